@@ -1,0 +1,96 @@
+"""Unpack zip archives without trusting them.
+
+A zip from a browser upload or a download can hold ``../`` members, absolute paths, symlinks or
+a few kilobytes that expand to gigabytes.  Each member is checked before anything is written,
+and the archive is unpacked into a fresh folder that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from rps.errors import ArchiveError
+
+# The study's dataset unpacks to about 400 MB; 4 GB leaves room for bigger class-folder sets
+# while a zip bomb that expands to tens of gigabytes is refused before a byte is written.
+MAX_UNPACKED_BYTES = 4 * 1024**3
+MAX_MEMBERS = 200_000
+# Images barely compress; a ratio above 200 only happens with crafted archives.
+MAX_COMPRESSION_RATIO = 200
+
+
+def _safe_member_path(name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise ArchiveError(f"Refused the archive: member {name!r} would land outside the target.")
+    return path
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def check_archive(archive: zipfile.ZipFile, max_bytes: int = MAX_UNPACKED_BYTES) -> None:
+    """Raise ``ArchiveError`` if any member is unsafe or the total expansion is absurd."""
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ArchiveError(f"Refused the archive: {len(members)} members (limit {MAX_MEMBERS}).")
+    total = 0
+    for info in members:
+        _safe_member_path(info.filename)
+        if _is_symlink(info):
+            raise ArchiveError(f"Refused the archive: member {info.filename!r} is a symlink.")
+        total += info.file_size
+        if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
+            raise ArchiveError(
+                f"Refused the archive: member {info.filename!r} expands "
+                f"{info.file_size // max(info.compress_size, 1)}x, a sign of a zip bomb."
+            )
+    if total > max_bytes:
+        raise ArchiveError(
+            f"Refused the archive: it expands to {total / 1024**3:.1f} GB "
+            f"(limit {max_bytes / 1024**3:.1f} GB)."
+        )
+
+
+def extract_zip(zip_path: Path, target: Path, max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
+    """Safely unpack ``zip_path`` into ``target`` (which must not exist yet) and return it."""
+    zip_path, target = Path(zip_path), Path(target)
+    if target.exists():
+        raise ArchiveError(f"Will not unpack over {target}: it already exists.")
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise ArchiveError(f"{zip_path.name} is not a readable zip archive ({error}).") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=target.parent))
+    try:
+        with archive:
+            check_archive(archive, max_bytes)
+            written = 0
+            for info in archive.infolist():
+                relative = _safe_member_path(info.filename)
+                destination = staging.joinpath(*relative.parts)
+                if info.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                # Count real bytes too: a header can lie about the uncompressed size.
+                with archive.open(info) as source, open(destination, "wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise ArchiveError("Refused the archive: it expands past the limit.")
+                        sink.write(chunk)
+        staging.rename(target)
+    except zipfile.BadZipFile as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ArchiveError(f"{zip_path.name} is corrupt ({error}).") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

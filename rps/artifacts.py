@@ -1,0 +1,112 @@
+"""A saved model is a folder that describes itself.
+
+``model.keras`` sits next to ``model.json`` (class names, input size, config, dataset
+fingerprint, measured metrics), so loading needs nothing else.  Runs are written into a hidden
+staging folder and renamed into place only when complete: a stopped, failed or killed run never
+leaves a half-written model where a complete one is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from rps.errors import ModelFileError
+
+MODEL_FILE = "model.keras"
+METADATA_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    model: keras.Model
+    metadata: dict
+    folder: Path
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata["class_names"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.metadata["image_size"])
+
+
+def model_folder(path: Path | str) -> Path:
+    """Accept the run folder or the ``model.keras`` inside it."""
+    path = Path(path)
+    return path.parent if path.suffix == ".keras" else path
+
+
+def read_metadata(path: Path | str) -> dict:
+    folder = model_folder(path)
+    metadata_path = folder / METADATA_FILE
+    if not metadata_path.is_file():
+        raise ModelFileError(f"{metadata_path} is missing: a model folder needs it beside {MODEL_FILE}.")
+    try:
+        metadata = json.loads(metadata_path.read_text())
+        class_names, image_size = metadata["class_names"], int(metadata["image_size"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelFileError(f"{metadata_path} is not valid model metadata ({error}).") from None
+    if len(class_names) < 2 or image_size < 1:
+        raise ModelFileError(f"{metadata_path} declares no usable classes or input size.")
+    return metadata
+
+
+def load_bundle(path: Path | str) -> ModelBundle:
+    """Load a model folder; raise ``ModelFileError`` with the reason if it is unusable."""
+    folder = model_folder(path)
+    model_path = folder / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelFileError(f"No model at {model_path}.")
+    metadata = read_metadata(folder)
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ModelFileError(f"{model_path} is corrupt or not a Keras model ({error}).") from None
+    expected = (None, metadata["image_size"], metadata["image_size"], 3)
+    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(metadata["class_names"]):
+        raise ModelFileError(
+            f"{model_path} takes {model.input_shape} and gives {model.output_shape[-1]} classes, "
+            f"but {METADATA_FILE} declares {expected} and {len(metadata['class_names'])} classes."
+        )
+    return ModelBundle(model, metadata, folder)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Fail before training, not after, when the run folder is taken."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise ModelFileError(f"{out_dir} already exists and is not empty; choose a new --out folder.")
+
+
+def staging_folder(out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+
+
+def publish(staging: Path, out_dir: Path) -> Path:
+    """Move a complete staging folder into place in one rename."""
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir)
+    if out_dir.exists():
+        out_dir.rmdir()
+    os.replace(staging, out_dir)
+    return out_dir
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""Training-time augmentation, as Keras preprocessing layers run inside ``tf.data``.
+
+Two recipes:
+
+* ``study``: the study's ``ImageDataGenerator`` settings (rotation 20 degrees, shifts 0.2,
+  shear 0.2, zoom 0.2, horizontal flip), applied to the training data only.
+* ``robust``: what the shipped model needs to work on real hands.  The training hands are
+  rendered on pure white, so the background is almost free to mask and replace with random
+  colours, gradients and textures; then full-circle rotation (webcam hands enter from the
+  side), scale and aspect changes, colour jitter, grayscale, blur and noise.
+
+Augmentation runs on uint8-range float batches (0..255) and always returns that range, so the
+model's own ``Rescaling`` layer sees the same values at training and at inference.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+Augmenter = Callable[[tf.Tensor], tf.Tensor]
+
+RECIPES = ("none", "study", "robust")
+
+
+def study_layers(seed: int | None = None) -> list[keras.layers.Layer]:
+    """The study's settings, each as the Keras 3 layer that replaces ImageDataGenerator's."""
+    return [
+        layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
+        layers.RandomShear(x_factor=0.2, y_factor=0.2, fill_mode="nearest", seed=seed),
+        layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
+        layers.RandomFlip("horizontal", seed=seed),
+    ]
+
+
+def background_mask(images: tf.Tensor) -> tf.Tensor:
+    """Soft mask (1 = background) of the bright, colourless pixels around a rendered hand.
+
+    Skin is never both this bright and this grey; the rendered backdrop (white with soft
+    shadows) always is.  The soft edges keep the hand's outline anti-aliased.
+    """
+    darkest = tf.reduce_min(images, axis=-1, keepdims=True)
+    chroma = tf.reduce_max(images, axis=-1, keepdims=True) - darkest
+    bright = tf.clip_by_value((darkest - 200.0) / 30.0, 0.0, 1.0)
+    grey = tf.clip_by_value((30.0 - chroma) / 15.0, 0.0, 1.0)
+    return bright * grey
+
+
+def random_backgrounds(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Backgrounds mixing a smooth gradient, a coarse texture and pixel noise, per image."""
+    batch, height, width = shape[0], shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    gradient = tf.random.stateless_uniform([batch, 2, 2, 3], seeds[0], 0.0, 255.0)
+    texture = tf.random.stateless_uniform([batch, 8, 8, 3], seeds[1], -80.0, 80.0)
+    texture_weight = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], 0.0, 1.0) ** 2
+    noise_level = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 20.0)
+    size = tf.stack([height, width])
+    background = tf.image.resize(gradient, size) + texture_weight * tf.image.resize(texture, size)
+    noise = tf.random.stateless_normal(tf.shape(background), seeds[3]) * noise_level
+    return tf.clip_by_value(background + noise, 0.0, 255.0)
+
+
+class ReplaceBackground(layers.Layer):
+    """Swap the white backdrop of rendered hands for a random one, with some probability."""
+
+    def __init__(self, probability: float = 0.9, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        seed = tf.cast(keras.random.randint([2], 0, 2**30, seed=self.seed_generator), tf.int32)
+        mask = background_mask(images)
+        backgrounds = random_backgrounds(tf.shape(images), seed)
+        chosen = tf.cast(
+            tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed + 1)
+            < self.probability,
+            images.dtype,
+        )
+        mask = mask * chosen
+        return images * (1.0 - mask) + backgrounds * mask
+
+
+class RandomNoise(layers.Layer):
+    """Gaussian pixel noise of a random strength per image (sensor noise of cheap webcams)."""
+
+    def __init__(self, max_stddev: float = 12.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_stddev = max_stddev
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        batch = tf.shape(images)[0]
+        level = keras.random.uniform([batch, 1, 1, 1], 0.0, self.max_stddev, seed=self.seed_generator)
+        noise = keras.random.normal(tf.shape(images), seed=self.seed_generator)
+        return tf.clip_by_value(images + noise * level, 0.0, 255.0)
+
+
+def robust_layers(
+    seed: int | None = None,
+    replace_background: bool = True,
+    full_rotation: bool = True,
+    colour: bool = True,
+    blur_and_noise: bool = True,
+) -> list[keras.layers.Layer]:
+    """The shipped model's recipe; each switch is one row of the ablation in ``bench/``."""
+    white = 255.0
+    rotation = 0.5 if full_rotation else 20 / 360
+    stack: list[keras.layers.Layer] = [
+        # Geometry first, filling with white so the background swap also covers the corners.
+        layers.RandomRotation(rotation, fill_mode="constant", fill_value=white, seed=seed),
+        # Independent height and width factors change the aspect ratio too.
+        layers.RandomZoom((-0.3, 0.3), (-0.3, 0.3), fill_mode="constant", fill_value=white, seed=seed),
+        layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=seed),
+        layers.RandomFlip("horizontal_and_vertical" if full_rotation else "horizontal", seed=seed),
+    ]
+    if replace_background:
+        stack.append(ReplaceBackground(0.9, seed=seed))
+    if colour:
+        stack += [
+            layers.RandomColorJitter(
+                value_range=(0, 255),
+                brightness_factor=0.3,
+                contrast_factor=0.4,
+                saturation_factor=(0.3, 0.8),
+                hue_factor=0.1,
+                seed=seed,
+            ),
+            layers.RandomGrayscale(0.1, seed=seed),
+        ]
+    if blur_and_noise:
+        stack += [
+            layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
+            RandomNoise(12.0, seed=seed),
+        ]
+    return stack
+
+
+def make_augmenter(recipe: str, seed: int | None = None) -> Augmenter | None:
+    """A function batch -> augmented batch for ``Dataset.map``, or None for ``none``."""
+    if recipe == "none":
+        return None
+    if recipe == "study":
+        stack = study_layers(seed)
+    elif recipe == "robust":
+        stack = robust_layers(seed)
+    elif recipe.startswith("robust-no-"):
+        switch = recipe.removeprefix("robust-no-").replace("-", "_")
+        options = {"background": "replace_background", "rotation": "full_rotation",
+                   "colour": "colour", "blur": "blur_and_noise"}
+        if switch not in options:
+            raise ValueError(f"Unknown augmentation {recipe!r}; choose from {RECIPES}.")
+        stack = robust_layers(seed, **{options[switch]: False})
+    else:
+        raise ValueError(f"Unknown augmentation {recipe!r}; choose from {', '.join(RECIPES)}.")
+
+    def augment(images: tf.Tensor) -> tf.Tensor:
+        images = tf.cast(images, tf.float32)
+        for layer in stack:
+            images = layer(images, training=True)
+        return tf.clip_by_value(images, 0.0, 255.0)
+
+    return augment
+

@@ -1,0 +1,81 @@
+"""Keras callbacks that let another thread watch and stop a training."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import keras
+
+
+class StopOnEvent(keras.callbacks.Callback):
+    """Ends ``fit`` at the next batch once ``event`` is set (the app's Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        super().__init__()
+        self.event = event
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.event.is_set():
+            self.model.stop_training = True
+
+
+@dataclass
+class ProgressSnapshot:
+    epoch: int = 0  # epochs finished
+    epochs: int = 0
+    step: int = 0  # steps finished in the current epoch
+    steps: int | None = None
+    seconds_elapsed: float = 0.0
+    eta_seconds: float | None = None
+    history: list[dict] = field(default_factory=list)  # one row of logs per finished epoch
+
+
+class ProgressRecorder(keras.callbacks.Callback):
+    """Records per-epoch metrics and progress within the epoch; ``snapshot()`` is thread-safe."""
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._state = ProgressSnapshot()
+        self._started = time.monotonic()
+        self._epoch_started = self._started
+
+    def on_train_begin(self, logs=None):
+        with self._lock:
+            self._started = time.monotonic()
+            self._state.epochs = self.params.get("epochs", 0)
+            self._state.steps = self.params.get("steps")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        with self._lock:
+            self._epoch_started = time.monotonic()
+            self._state.step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        with self._lock:
+            now = time.monotonic()
+            self._state.step = batch + 1
+            self._state.seconds_elapsed = now - self._started
+            steps = self._state.steps
+            if steps:
+                per_step = (now - self._epoch_started) / (batch + 1)
+                remaining_epochs = self._state.epochs - self._state.epoch - 1
+                self._state.eta_seconds = per_step * (steps - batch - 1 + remaining_epochs * steps)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}}
+        with self._lock:
+            self._state.epoch = epoch + 1
+            self._state.history.append(row)
+            if not self._state.steps:
+                self._state.steps = self._state.step
+
+    def snapshot(self) -> ProgressSnapshot:
+        with self._lock:
+            state = self._state
+            return ProgressSnapshot(
+                state.epoch, state.epochs, state.step, state.steps,
+                time.monotonic() - self._started, state.eta_seconds, list(state.history),
+            )

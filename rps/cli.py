@@ -1,0 +1,158 @@
+"""``python -m rps``: download, train, evaluate, predict, show.
+
+Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+# TensorFlow's C++ start-up chatter buries the one line a user needs to read.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rps.architectures import ARCHITECTURES
+    from rps.augmentation import RECIPES
+    from rps.config import TrainConfig
+
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="python -m rps", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    download = commands.add_parser("download", help="download the study's dataset from Kaggle")
+    download.add_argument("--dest", type=Path, default=Path("data/rock-paper-scissors"))
+
+    train = commands.add_parser("train", help="train a model and write a run folder")
+    train.add_argument("--data", type=Path, required=True, help="dataset folder or .zip")
+    train.add_argument("--arch", choices=sorted(ARCHITECTURES), default=defaults.architecture)
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
+    train.add_argument("--image-size", type=int, default=defaults.image_size)
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    train.add_argument("--augmentation", choices=RECIPES, default=defaults.augmentation)
+    train.add_argument("--patience", type=int, default=defaults.patience,
+                       help="early-stopping patience on val_loss (0: off)")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy and confusion on a labelled folder")
+    evaluate.add_argument("--data", type=Path, required=True,
+                          help="class-folder folder, or a Kaggle root (its test/ is used)")
+    evaluate.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    evaluate.add_argument("--batch-size", type=_positive, default=64)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    predict = commands.add_parser("predict", help="classify images")
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    show = commands.add_parser("show", help="save a grid of sample images per class")
+    show.add_argument("--data", type=Path, required=True)
+    show.add_argument("--out", type=Path, required=True)
+    show.add_argument("--per-class", type=_positive, default=4)
+    return parser
+
+
+def run_download(args) -> None:
+    from rps.kaggle_download import download_dataset
+
+    root = download_dataset(args.dest)
+    print(f"Dataset ready at {root}")
+
+
+def run_train(args) -> None:
+    from rps.config import TrainConfig
+    from rps.datasets import open_dataset
+    from rps.training import train
+
+    config = TrainConfig(
+        architecture=args.arch, image_size=args.image_size, batch_size=args.batch_size,
+        epochs=args.epochs, learning_rate=args.learning_rate, augmentation=args.augmentation,
+        patience=args.patience, seed=args.seed,
+    )
+    out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+    dataset = open_dataset(args.data)
+    print(f"Data: {dataset.describe()}")
+    result = train(dataset, config, out, verbose=1)
+    print(f"Saved {result.folder} ({result.device}, {result.seconds_per_epoch:.1f} s/epoch)")
+    print(f"Validation accuracy {result.validation.accuracy:.4f}")
+    if result.evaluation:
+        print(f"Test accuracy {result.evaluation.accuracy:.4f}")
+
+
+def run_evaluate(args) -> None:
+    from rps.datasets import evaluation_split
+    from rps.evaluation import evaluate_model
+    from rps.prediction import Predictor
+
+    predictor = Predictor(args.model)
+    _, images = evaluation_split(args.data, tuple(predictor.class_names))
+    report = evaluate_model(
+        predictor.bundle.model, images, predictor.class_names, predictor.image_size, args.batch_size
+    )
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return
+    print(f"accuracy {report.accuracy:.4f} on {report.count} images")
+    for name, scores in report.per_class.items():
+        print(f"  {name:>12}: precision {scores['precision']:.3f}  recall {scores['recall']:.3f}"
+              f"  f1 {scores['f1']:.3f}  n={scores['support']}")
+    print("confusion (rows true, columns predicted):")
+    for name, row in zip(report.classes, report.confusion):
+        print(f"  {name:>12}: {row}")
+
+
+def run_predict(args) -> None:
+    from rps.prediction import Predictor, top_label
+
+    predictor = Predictor(args.model)
+    for image in args.images:
+        probabilities = predictor.predict(image)
+        label = top_label(probabilities)
+        if args.json:
+            print(json.dumps({"image": str(image), "label": label, "probabilities": probabilities}))
+        else:
+            print(f"{image}: {label} ({probabilities[label]:.1%})")
+
+
+def run_show(args) -> None:
+    from rps.datasets import open_dataset
+    from rps.plots import sample_grid
+
+    dataset = open_dataset(args.data)
+    print(f"Saved {sample_grid(dataset.train, dataset.class_names, args.out, args.per_class)}")
+
+
+COMMANDS = {
+    "download": run_download, "train": run_train, "evaluate": run_evaluate,
+    "predict": run_predict, "show": run_show,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rps.errors import RpsError
+
+    try:
+        COMMANDS[args.command](args)
+    except RpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

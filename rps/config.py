@@ -1,0 +1,74 @@
+"""The training configuration: one frozen dataclass whose defaults train the shipped model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from rps.architectures import ARCHITECTURES
+from rps.augmentation import RECIPES
+from rps.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # The compact regularised CNN: 1 MB, fast on a CPU, and accurate on real hands.
+    architecture: str = "compact"
+    # 96 px keeps fingers distinct while a 2-core CPU trains an epoch in about a minute.
+    image_size: int = 96
+    # 32 is the study's batch size and fits any machine.
+    batch_size: int = 32
+    # Enough for the robust augmentation to converge; early stopping usually ends sooner.
+    epochs: int = 12
+    # None means the architecture's own rate (the study's, for its three models).
+    learning_rate: float | None = None
+    # "robust" closes the gap between rendered and real hands; "study" reproduces the study.
+    augmentation: str = "robust"
+    # The study's EarlyStopping patience on val_loss, restoring the best weights.
+    patience: int = 3
+    # Used only when the data has no validation folder; whole sequences are held out.
+    validation_fraction: float = 0.15
+    # Fixes weights, shuffling and augmentation for repeatable runs.
+    seed: int = 42
+    # None: mixed precision exactly when a GPU trains (it halves memory traffic there).
+    mixed_precision: bool | None = None
+    # Devices for tf.distribute.MirroredStrategy; None picks every GPU, else the CPU.
+    devices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"Unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}."
+            )
+        if not (self.augmentation in RECIPES or self.augmentation.startswith("robust-no-")):
+            raise ConfigError(
+                f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(RECIPES)}."
+            )
+        _check_range("epochs", self.epochs, 1, 1000)
+        _check_range("batch_size", self.batch_size, 1, 1024)
+        # Below 32 px the three pooling stages leave nothing; above 512 px a CPU never finishes.
+        _check_range("image_size", self.image_size, 32, 512)
+        _check_range("patience", self.patience, 0, 1000)
+        if self.learning_rate is not None and not (0.0 < self.learning_rate <= 1.0):
+            raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate}.")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction must be between 0 and 1, got {self.validation_fraction}."
+            )
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["devices"] = list(self.devices) if self.devices else None
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {field.name for field in fields(cls)}
+        values = {key: value for key, value in values.items() if key in known}
+        if values.get("devices"):
+            values["devices"] = tuple(values["devices"])
+        return cls(**values)
+
+
+def _check_range(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")

@@ -1,0 +1,296 @@
+"""Find the labelled images in a folder or zip, whatever layout it uses.
+
+Two layouts are understood:
+
+* class folders: ``DIR/<class>/*.png`` (two classes or more);
+* the Kaggle layout of the study's dataset: ``DIR/train/<class>/``, ``DIR/test/<class>/`` and a
+  ``DIR/validation/`` that is either class folders or one flat folder whose file names start
+  with the class (``paper1.png``, ``rock-hires2.png``).  Flat files are labelled by name in
+  memory; the user's files are never moved.
+
+Class names are the sorted folder names, so the order is stable and is saved with the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from rps.archives import extract_zip
+from rps.errors import DatasetError
+from rps.images import is_image_file
+
+_IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+_SEQUENCE_FRAME = re.compile(r"[-_]\d+$")
+
+
+@dataclass(frozen=True)
+class LabelledImages:
+    """Image paths with integer labels indexing ``Dataset.class_names``."""
+
+    paths: tuple[str, ...]
+    labels: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def counts(self, class_count: int) -> list[int]:
+        return [self.labels.count(index) for index in range(class_count)]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset's classes and splits; ``validation`` and ``test`` may be absent."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    train: LabelledImages
+    validation: LabelledImages | None = None
+    test: LabelledImages | None = None
+
+    def fingerprint(self) -> str:
+        """A short hash of every file's relative path, size and label: identifies the data."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.validation, self.test):
+            if split is None:
+                continue
+            for path, label in zip(split.paths, split.labels):
+                file = Path(path)
+                relative = file.relative_to(self.root) if file.is_relative_to(self.root) else file
+                digest.update(f"{relative.as_posix()}|{file.stat().st_size}|{label}\n".encode())
+        return digest.hexdigest()[:16]
+
+    def describe(self) -> str:
+        parts = [f"classes {', '.join(self.class_names)}"]
+        for name in ("train", "validation", "test"):
+            split = getattr(self, name)
+            if split is not None:
+                parts.append(f"{name} {len(split)}")
+        return "; ".join(parts)
+
+
+def _visible_children(folder: Path) -> list[Path]:
+    return sorted(
+        child
+        for child in folder.iterdir()
+        if not child.name.startswith(".") and child.name not in _IGNORED_NAMES
+    )
+
+
+def _check_is_image(path: Path) -> None:
+    """Read the header only: catches text renamed .png without decoding pixels."""
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018 - the header is parsed on open; touching size is enough
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise DatasetError(f"{path} is not an image (PNG, JPEG, BMP or GIF).") from None
+
+
+def _images_in(folder: Path, verify: bool) -> list[Path]:
+    images = []
+    for child in _visible_children(folder):
+        if child.is_dir():
+            raise DatasetError(
+                f"Unexpected folder {child}: class folders must hold image files directly."
+            )
+        if not is_image_file(child):
+            raise DatasetError(
+                f"{child} is not an image (expected .png, .jpg, .jpeg, .bmp or .gif files)."
+            )
+        if verify:
+            _check_is_image(child)
+        images.append(child)
+    return images
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return [child for child in _visible_children(folder) if child.is_dir()]
+
+
+def read_class_folders(
+    folder: Path, class_names: tuple[str, ...] | None = None, verify: bool = True
+) -> tuple[tuple[str, ...], LabelledImages]:
+    """Read ``folder/<class>/*`` and return (class names, images).
+
+    With ``class_names`` given (from the training split), the folder must use the same classes.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} is not a folder.")
+    subfolders = _class_folders(folder)
+    stray_files = [child for child in _visible_children(folder) if child.is_file()]
+    if not subfolders:
+        raise DatasetError(
+            f"{folder} has no class folders: expected DIR/<class>/*.png (for example "
+            "DIR/rock, DIR/paper, DIR/scissors) or a Kaggle layout with DIR/train."
+        )
+    if stray_files and any(is_image_file(file) for file in stray_files):
+        raise DatasetError(
+            f"{folder} mixes loose images ({stray_files[0].name}) with class folders; "
+            "put every image inside its class folder."
+        )
+    names = tuple(child.name for child in subfolders)
+    if class_names is None:
+        if len(names) < 2:
+            raise DatasetError(
+                f"{folder} has only one class ({names[0]}); a classifier needs at least two."
+            )
+        class_names = names
+    elif set(names) - set(class_names):
+        raise DatasetError(
+            f"{folder} has classes {sorted(set(names) - set(class_names))} that the training "
+            f"data lacks (training classes: {', '.join(class_names)})."
+        )
+    paths: list[str] = []
+    labels: list[int] = []
+    for subfolder in subfolders:
+        images = _images_in(subfolder, verify)
+        if not images and len(names) == len(class_names):
+            raise DatasetError(f"The class folder {subfolder} is empty.")
+        label = class_names.index(subfolder.name)
+        paths.extend(str(image) for image in images)
+        labels.extend([label] * len(images))
+    return class_names, LabelledImages(tuple(paths), tuple(labels))
+
+
+def label_from_file_name(name: str, class_names: tuple[str, ...]) -> int | None:
+    """The class whose name starts the file name (longest match wins), or None."""
+    stem = Path(name).stem.lower()
+    matches = [
+        index
+        for index, class_name in enumerate(class_names)
+        if stem.startswith(class_name.lower())
+    ]
+    return max(matches, key=lambda index: len(class_names[index]), default=None)
+
+
+def read_flat_folder(
+    folder: Path, class_names: tuple[str, ...], verify: bool = True
+) -> LabelledImages:
+    """Label a flat folder by file name, as the study sorted its validation images."""
+    paths: list[str] = []
+    labels: list[int] = []
+    for image in _images_in(folder, verify):
+        label = label_from_file_name(image.name, class_names)
+        if label is None:
+            raise DatasetError(
+                f"Cannot tell the class of {image}: in a flat folder each file name must "
+                f"start with a class name ({', '.join(class_names)})."
+            )
+        paths.append(str(image))
+        labels.append(label)
+    if not paths:
+        raise DatasetError(f"The folder {folder} holds no images.")
+    return LabelledImages(tuple(paths), tuple(labels))
+
+
+def _read_split(folder: Path, class_names: tuple[str, ...], verify: bool) -> LabelledImages:
+    if _class_folders(folder):
+        return read_class_folders(folder, class_names, verify)[1]
+    return read_flat_folder(folder, class_names, verify)
+
+
+def find_root(folder: Path) -> Path:
+    """Step into single wrapper folders (``archive/Rock-Paper-Scissors/train``)."""
+    folder = Path(folder)
+    for _ in range(4):
+        children = _visible_children(folder)
+        if any(child.name in ("train", "test") for child in children):
+            return folder
+        subfolders = [child for child in children if child.is_dir()]
+        if len(subfolders) == 1 and not any(child.is_file() for child in children):
+            folder = subfolders[0]
+            continue
+        return folder
+    return folder
+
+
+def is_kaggle_layout(folder: Path) -> bool:
+    return (Path(folder) / "train").is_dir()
+
+
+def open_dataset(source: Path | str, unpack_to: Path | None = None, verify: bool = True) -> Dataset:
+    """Open a class-folder or Kaggle-layout dataset from a folder or a ``.zip`` of one."""
+    source = Path(source)
+    if not source.exists():
+        raise DatasetError(f"{source} does not exist.")
+    if source.is_file():
+        if source.suffix.lower() != ".zip":
+            raise DatasetError(f"{source} is a file; give a dataset folder or a .zip of one.")
+        target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
+        source = extract_zip(source, target / "unpacked")
+    root = find_root(source)
+    if is_kaggle_layout(root):
+        class_names, train = read_class_folders(root / "train", verify=verify)
+        validation = test = None
+        if (root / "validation").is_dir():
+            validation = _read_split(root / "validation", class_names, verify)
+        if (root / "test").is_dir():
+            test = read_class_folders(root / "test", class_names, verify)[1]
+        return Dataset(root, class_names, train, validation, test)
+    class_names, train = read_class_folders(root, verify=verify)
+    return Dataset(root, class_names, train)
+
+
+def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = None) -> tuple[
+    tuple[str, ...], LabelledImages
+]:
+    """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``."""
+    root = find_root(Path(source))
+    if not root.is_dir():
+        raise DatasetError(f"{source} is not a folder.")
+    if is_kaggle_layout(root):
+        if not (root / "test").is_dir():
+            raise DatasetError(f"{root} is a Kaggle layout without a test/ folder to evaluate.")
+        root = root / "test"
+    found_names, images = read_class_folders(root, class_names)
+    if not images:
+        raise DatasetError(f"{root} holds no images.")
+    return found_names, images
+
+
+def sequence_id(path: str) -> str:
+    """``rock01-012.png`` and ``rock01-013.png`` share the sequence ``rock01``."""
+    return _SEQUENCE_FRAME.sub("", Path(path).stem)
+
+
+def split_by_sequence(
+    images: LabelledImages, fraction: float, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
+    """Hold out whole rendered sequences per class, so near-copies never straddle the split."""
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"The validation fraction must be between 0 and 1, got {fraction}.")
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, (path, label) in enumerate(zip(images.paths, images.labels)):
+        groups.setdefault((label, sequence_id(path)), []).append(index)
+    rng = random.Random(seed)
+    held_out: set[int] = set()
+    for label in sorted(set(images.labels)):
+        keys = sorted(key for key in groups if key[0] == label)
+        if len(keys) < 2:
+            raise DatasetError(
+                "Cannot hold out validation data without leaking: a class has a single "
+                "image sequence. Add a validation/ folder to the dataset."
+            )
+        rng.shuffle(keys)
+        target = fraction * sum(len(groups[key]) for key in keys)
+        taken = 0
+        for key in keys[:-1]:  # always keep at least one sequence for training
+            if taken >= target:
+                break
+            held_out.update(groups[key])
+            taken += len(groups[key])
+
+    def subset(keep) -> LabelledImages:
+        chosen = [i for i in range(len(images)) if keep(i)]
+        return LabelledImages(
+            tuple(images.paths[i] for i in chosen), tuple(images.labels[i] for i in chosen)
+        )
+
+    return subset(lambda i: i not in held_out), subset(lambda i: i in held_out)

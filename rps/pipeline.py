@@ -1,0 +1,79 @@
+"""``tf.data`` input pipelines: decode, resize, cache, shuffle, batch, augment, prefetch.
+
+Decoding a 300x300 PNG costs more than a small CNN's forward pass, so decoded and resized
+images are cached in memory (as uint8, a quarter of float32) when they fit the budget, and
+streamed from disk each epoch when they do not: the 27-class, 50,000-image case the study
+could not fit.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from rps.augmentation import Augmenter
+from rps.datasets import LabelledImages
+
+# Decoded images up to this size are kept in memory; the study's train split at 300x300 is
+# 680 MB as uint8, and a machine that trains at all has a few GB free.
+DEFAULT_CACHE_BYTES = 1_500_000_000
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
+    """File -> RGB uint8 tensor of shape (size, size, 3).
+
+    ``channels=3`` drops alpha and expands grayscale; GIFs give their first frame.
+    """
+    data = tf.io.read_file(path)
+    image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    image.set_shape([None, None, 3])
+    return resize_for_model(image, image_size)
+
+
+def resize_for_model(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """The one resize used for training, evaluation and prediction alike.
+
+    The whole frame is stretched to a square: hands that enter from the side are never cut
+    off by a crop, and the robust augmentation trains on aspect changes of this size.
+    """
+    resized = tf.image.resize(image, [image_size, image_size], antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def fits_in_cache(image_count: int, image_size: int, budget: int = DEFAULT_CACHE_BYTES) -> bool:
+    return image_count * image_size * image_size * 3 <= budget
+
+
+def make_dataset(
+    images: LabelledImages,
+    image_size: int,
+    batch_size: int,
+    shuffle: bool = False,
+    augment: Augmenter | None = None,
+    seed: int | None = None,
+    cache_budget: int = DEFAULT_CACHE_BYTES,
+) -> tf.data.Dataset:
+    """Batches of (uint8-valued images, integer labels) ready for ``model.fit``."""
+    paths = tf.constant(list(images.paths), dtype=tf.string)
+    labels = tf.constant(list(images.labels), dtype=tf.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    options = tf.data.Options()
+    options.deterministic = seed is not None
+    dataset = dataset.with_options(options)
+    if shuffle and not fits_in_cache(len(images), image_size, cache_budget):
+        # Streaming: shuffle the cheap file names before decoding, not the decoded pixels.
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(
+        lambda path, label: (decode_and_resize(path, image_size), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+    if fits_in_cache(len(images), image_size, cache_budget):
+        dataset = dataset.cache()
+        if shuffle:
+            dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augment is not None:
+        dataset = dataset.map(lambda batch, label: (augment(batch), label), num_parallel_calls=AUTOTUNE)
+    else:
+        dataset = dataset.map(lambda batch, label: (tf.cast(batch, tf.float32), label))
+    return dataset.prefetch(AUTOTUNE)
