@@ -56,8 +56,8 @@ def random_backgrounds(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     seeds = tf.random.experimental.stateless_split(seed, 4)
     gradient = tf.random.stateless_uniform([batch, 2, 2, 3], seeds[0], 0.0, 255.0)
     texture = tf.random.stateless_uniform([batch, 8, 8, 3], seeds[1], -80.0, 80.0)
-    texture_weight = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], 0.0, 1.0) ** 2
-    noise_level = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 20.0)
+    texture_weight = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], 0.0, 1.0) ** 3
+    noise_level = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 12.0)
     size = tf.stack([height, width])
     background = tf.image.resize(gradient, size) + texture_weight * tf.image.resize(texture, size)
     noise = tf.random.stateless_normal(tf.shape(background), seeds[3]) * noise_level
@@ -128,10 +128,10 @@ def robust_layers(
         stack += [
             layers.RandomColorJitter(
                 value_range=(0, 255),
-                brightness_factor=0.3,
-                contrast_factor=0.4,
-                saturation_factor=(0.3, 0.8),
-                hue_factor=0.1,
+                brightness_factor=0.2,
+                contrast_factor=0.3,
+                saturation_factor=(0.3, 0.7),
+                hue_factor=0.05,
                 seed=seed,
             ),
             layers.RandomGrayscale(0.1, seed=seed),
@@ -139,7 +139,7 @@ def robust_layers(
     if blur_and_noise:
         stack += [
             layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
-            RandomNoise(12.0, seed=seed),
+            RandomNoise(8.0, seed=seed),
         ]
     return stack
 

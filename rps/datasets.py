@@ -204,8 +204,10 @@ def find_root(folder: Path) -> Path:
         if any(child.name in ("train", "test") for child in children):
             return folder
         subfolders = [child for child in children if child.is_dir()]
-        if len(subfolders) == 1 and not any(child.is_file() for child in children):
-            folder = subfolders[0]
+        only_child = subfolders[0] if len(subfolders) == 1 else None
+        # A wrapper holds one folder and nothing else; a lone class folder holds images.
+        if only_child and not any(child.is_file() for child in children) and _class_folders(only_child):
+            folder = only_child
             continue
         return folder
     return folder

@@ -53,9 +53,12 @@ def _open(source: ImageInput) -> Image.Image:
         name = path.name
     try:
         return Image.open(stream)
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"Refused a decompression bomb: {error} Resize it first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageError(
-            f"{name} is not an image PIL can read ({error}); use a PNG, JPEG, BMP or GIF photo."
+            f"{name} is not a readable image ({error}); it may be corrupt or truncated. "
+            "Use a PNG, JPEG, BMP or GIF photo."
         ) from None
 
 
@@ -137,7 +140,7 @@ def load_rgb(source: ImageInput) -> np.ndarray:
         image = _to_rgb(image)
         array = np.asarray(image, dtype=np.uint8)
     except Image.DecompressionBombError as error:
-        raise ImageError(f"Refused a decompression bomb: {error}") from None
+        raise ImageError(f"Refused a decompression bomb: {error} Resize it first.") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(
             f"The image could not be decoded ({error}); the file may be truncated or corrupt."

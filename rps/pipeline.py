@@ -52,13 +52,16 @@ def make_dataset(
     augment: Augmenter | None = None,
     seed: int | None = None,
     cache_budget: int = DEFAULT_CACHE_BYTES,
+    drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (uint8-valued images, integer labels) ready for ``model.fit``."""
     paths = tf.constant(list(images.paths), dtype=tf.string)
     labels = tf.constant(list(images.labels), dtype=tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     options = tf.data.Options()
-    options.deterministic = seed is not None
+    # Evaluation pairs predictions with labels by position, so order is kept unless the data
+    # is shuffled anyway without a seed (then letting fast elements overtake saves time).
+    options.deterministic = not shuffle or seed is not None
     dataset = dataset.with_options(options)
     if shuffle and not fits_in_cache(len(images), image_size, cache_budget):
         # Streaming: shuffle the cheap file names before decoding, not the decoded pixels.
@@ -71,7 +74,7 @@ def make_dataset(
         dataset = dataset.cache()
         if shuffle:
             dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     if augment is not None:
         dataset = dataset.map(lambda batch, label: (augment(batch), label), num_parallel_calls=AUTOTUNE)
     else:

@@ -59,6 +59,11 @@ def _check_classes(dataset: Dataset, train: LabelledImages) -> None:
         raise DatasetError(f"The training data has no images of class {', '.join(empty)}.")
 
 
+def _is_decode_error(error: tf.errors.InvalidArgumentError) -> bool:
+    text = error.message.lower()
+    return any(word in text for word in ("decode", "png", "jpeg", "bmp", "gif", "image"))
+
+
 def _write_history(path: Path, history: list[dict]) -> None:
     columns = sorted({key for row in history for key in row}, key=lambda key: (key != "epoch", key))
     with open(path, "w", newline="") as handle:
@@ -106,10 +111,20 @@ def train(
     # Under a distribution strategy the global batch is split across the replicas.
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     augment = make_augmenter(config.augmentation, config.seed)
+    # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
+    mirrored = strategy.num_replicas_in_sync > 1
+    if mirrored and min(len(train_images), len(validation_images)) < global_batch:
+        raise DatasetError(
+            f"Each split needs at least one full batch of {global_batch} images across "
+            f"{strategy.num_replicas_in_sync} devices; use a smaller batch size."
+        )
     train_data = make_dataset(
-        train_images, config.image_size, global_batch, shuffle=True, augment=augment, seed=config.seed
+        train_images, config.image_size, global_batch, shuffle=True, augment=augment,
+        seed=config.seed, drop_remainder=mirrored,
     )
-    validation_data = make_dataset(validation_images, config.image_size, global_batch)
+    validation_data = make_dataset(
+        validation_images, config.image_size, global_batch, drop_remainder=mirrored
+    )
 
     stop_event = stop_event or threading.Event()
     fit_callbacks: list[keras.callbacks.Callback] = [StopOnEvent(stop_event), *callbacks]
@@ -129,6 +144,8 @@ def train(
             verbose=verbose,
         )
     except tf.errors.InvalidArgumentError as error:
+        if not _is_decode_error(error):
+            raise
         raise DatasetError(
             f"An image could not be decoded during training: {error.message.splitlines()[0]}"
         ) from None

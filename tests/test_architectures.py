@@ -1,0 +1,67 @@
+"""rps.architectures: the study's three CNNs as specified, for any size and class count."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from rps.architectures import ARCHITECTURES, build_model, make_optimizer
+
+
+def conv_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def count(model, kind):
+    return sum(isinstance(layer, kind) for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("image_size, classes", [(64, 3), (48, 27)])
+def test_every_architecture_takes_raw_pixels_and_outputs_probabilities(name, image_size, classes):
+    model = build_model(name, image_size, classes)
+    assert model.input_shape == (None, image_size, image_size, 3)
+    assert isinstance(model.layers[1], keras.layers.Rescaling)
+    output = model(np.random.default_rng(0).uniform(0, 255, (2, image_size, image_size, 3)))
+    assert output.shape == (2, classes)
+    assert np.allclose(np.sum(output, axis=1), 1.0, atol=1e-5)
+
+
+def test_baseline_matches_the_study():
+    model = build_model("baseline", 300, 3)
+    convs = conv_layers(model)
+    assert [c.filters for c in convs] == [16, 32, 64]
+    assert all(c.padding == "same" and c.kernel_size == (3, 3) for c in convs)
+    assert count(model, keras.layers.MaxPooling2D) == 3
+    assert [l.units for l in model.layers if isinstance(l, keras.layers.Dense)] == [64, 3]
+    assert isinstance(make_optimizer("baseline"), keras.optimizers.Adam)
+
+
+def test_improved_matches_the_study():
+    model = build_model("improved", 300, 3)
+    assert [c.filters for c in conv_layers(model)] == [32, 64, 128]
+    assert all(c.padding == "valid" for c in conv_layers(model))
+    dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]
+    assert [d.rate for d in dropout] == [0.5]
+    optimizer = make_optimizer("improved")
+    assert isinstance(optimizer, keras.optimizers.RMSprop)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_regularised_adds_batchnorm_and_l2():
+    model = build_model("regularised", 300, 3)
+    assert count(model, keras.layers.BatchNormalization) == 4  # 3 conv + dense
+    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)][0]
+    assert dense.units == 128
+    assert dense.kernel_regularizer.get_config()["l2"] == pytest.approx(0.01)
+    assert isinstance(make_optimizer("regularised"), keras.optimizers.RMSprop)
+
+
+def test_compact_is_small():
+    assert build_model("compact", 96, 3).count_params() < 500_000
+
+
+def test_unknown_architecture_names_the_choices():
+    with pytest.raises(ValueError, match="baseline"):
+        build_model("resnet", 64, 3)

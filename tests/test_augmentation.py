@@ -1,0 +1,68 @@
+"""rps.augmentation: labels untouched, values in 0..255, shapes kept, backgrounds replaced."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import draw_gesture
+from rps.augmentation import background_mask, make_augmenter
+
+
+def gesture_batch(size=48):
+    return tf.constant(np.stack([np.asarray(draw_gesture(l, size, seed=i)) for i, l in
+                                 enumerate(["rock", "paper", "scissors", "rock"])]), tf.float32)
+
+
+@pytest.mark.parametrize("recipe", ["study", "robust", "robust-no-background", "robust-no-rotation"])
+def test_augmented_values_stay_in_pixel_range(recipe):
+    batch = gesture_batch()
+    augmented = make_augmenter(recipe, seed=1)(batch).numpy()
+    assert augmented.shape == batch.shape
+    assert augmented.min() >= 0 and augmented.max() <= 255
+    assert not np.allclose(augmented, batch.numpy())
+
+
+def test_none_means_no_augmentation():
+    assert make_augmenter("none") is None
+
+
+def test_unknown_recipe():
+    with pytest.raises(ValueError, match="Unknown augmentation"):
+        make_augmenter("sparkles")
+
+
+def test_background_mask_separates_white_from_the_hand():
+    image = np.full((1, 8, 8, 3), 255.0, np.float32)
+    image[0, 2:6, 2:6] = (200, 150, 120)  # skin-like
+    mask = background_mask(tf.constant(image)).numpy()[0, ..., 0]
+    assert mask[0, 0] == 1.0 and mask[3, 3] == 0.0
+
+
+def test_robust_recipe_replaces_the_white_background():
+    batch = tf.constant(np.full((16, 32, 32, 3), 255.0, np.float32))
+    augmented = make_augmenter("robust", seed=3)(batch).numpy()
+    # With probability 0.9 per image the white is replaced: most images stop being white.
+    whiteish = (augmented.reshape(16, -1).mean(axis=1) > 245).sum()
+    assert whiteish < 8
+
+
+def test_pipeline_keeps_labels_aligned_under_augmentation(tmp_path):
+    from rps.datasets import LabelledImages
+    from rps.pipeline import make_dataset
+
+    paths, labels = [], []
+    for index in range(12):
+        colour = [(255, 0, 0), (0, 0, 255)][index % 2]
+        path = tmp_path / f"{index}.png"
+        from PIL import Image
+
+        Image.new("RGB", (20, 20), colour).save(path)
+        paths.append(str(path))
+        labels.append(index % 2)
+    dataset = make_dataset(LabelledImages(tuple(paths), tuple(labels)), 16, 4, shuffle=True,
+                           augment=make_augmenter("study", 0), seed=0)
+    for images, batch_labels in dataset:
+        red_dominant = images.numpy()[..., 0].mean(axis=(1, 2)) > images.numpy()[..., 2].mean(axis=(1, 2))
+        assert list(red_dominant) == [label == 0 for label in batch_labels.numpy()]
