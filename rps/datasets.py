@@ -244,9 +244,9 @@ def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = N
     tuple[str, ...], LabelledImages
 ]:
     """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``."""
+    if not Path(source).is_dir():
+        raise DatasetError(f"{source} is not a folder of labelled images.")
     root = find_root(Path(source))
-    if not root.is_dir():
-        raise DatasetError(f"{source} is not a folder.")
     if is_kaggle_layout(root):
         if not (root / "test").is_dir():
             raise DatasetError(f"{root} is a Kaggle layout without a test/ folder to evaluate.")

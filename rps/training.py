@@ -142,6 +142,7 @@ def train(
             epochs=config.epochs,
             callbacks=fit_callbacks,
             verbose=verbose,
+            shuffle=False,  # the tf.data pipeline already shuffles
         )
     except tf.errors.InvalidArgumentError as error:
         if not _is_decode_error(error):

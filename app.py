@@ -1,0 +1,401 @@
+"""The rps web app: classify a photo, classify the webcam live, train a model with live curves.
+
+This file is the Hugging Face Space's ``app_file``.  It wires Gradio components to the ``rps``
+library; ``create_app(service)`` builds the UI around any object with ``ModelService``'s
+methods, so tests can hand it a fake.  ``python app.py`` serves the shipped model on
+127.0.0.1:7860 (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` are respected).
+
+Who may train: locally, everyone (it is your machine).  On a Space (``SPACE_ID`` is set),
+training is off unless the owner sets ``RPS_TRAINING=on``; with ``RPS_ADMIN_TOKEN`` set as a
+Space secret, only people who type that token may start one.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rps.architectures import ARCHITECTURES  # noqa: E402
+from rps.augmentation import RECIPES  # noqa: E402
+from rps.config import TrainConfig  # noqa: E402
+from rps.devices import describe_device  # noqa: E402
+from rps.errors import RpsError  # noqa: E402
+from rps.images import MAX_FILE_BYTES  # noqa: E402
+from rps.kaggle_download import download_dataset  # noqa: E402
+from rps.prediction import top_label  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = sorted(str(path) for path in (HERE / "assets" / "examples").glob("*.png"))
+# The webcam is asked for a small frame: the model needs 96 px, and small frames keep the
+# upload per frame near 10 kB so the server never builds a backlog.
+WEBCAM = gr.WebcamOptions(mirror=True, constraints={"video": {"width": {"ideal": 320}, "height": {"ideal": 240}}})
+LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
+POLL_SECONDS = 1.0
+
+
+class PhotoInput(gr.Image):
+    """``gr.Image`` whose decoding failures reach the user as a ``gr.Error`` with a reason.
+
+    Gradio opens uploads with PIL before any handler runs; a text file renamed ``.png`` or a
+    decompression bomb would otherwise surface as a bare "Error".
+    """
+
+    is_template = True  # rendered by the frontend as a plain Image
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as error:  # PIL raises several types for unreadable files
+            raise gr.Error(f"That file is not a usable image ({type(error).__name__}). "
+                           "Upload a PNG, JPEG, BMP or GIF photo.") from None
+
+
+class TrainingPolicy:
+    """Who may start a training: decided by the operator through the environment."""
+
+    def __init__(self, enabled: bool, admin_token: str | None = None):
+        self.enabled = enabled
+        self.admin_token = admin_token or None
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> "TrainingPolicy":
+        setting = environ.get("RPS_TRAINING", "").strip().lower()
+        on_space = bool(environ.get("SPACE_ID"))
+        enabled = setting in ("on", "1", "true", "yes") or (not setting and not on_space)
+        return cls(enabled, environ.get("RPS_ADMIN_TOKEN"))
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return ("Training is **off** on this deployment (it costs the owner compute and blocks "
+                    "other users). The owner can enable it with the `RPS_TRAINING=on` setting.")
+        if self.admin_token:
+            return "Training is **on for admins**: enter the admin token to start one."
+        return "Training is **on**. One training runs at a time for everyone."
+
+    def check(self, token: str | None) -> None:
+        if not self.enabled:
+            raise gr.Error("Training is disabled on this deployment.")
+        if self.admin_token and not hmac.compare_digest((token or "").encode(), self.admin_token.encode()):
+            raise gr.Error("Training needs the admin token of this deployment.")
+
+
+# --- classify ------------------------------------------------------------------------------
+
+
+def _user_error(error: Exception) -> gr.Error:
+    return gr.Error(str(error))
+
+
+def classify_image(service, image_path):
+    """Probabilities for ``gr.Label`` and the image as the model received it."""
+    if image_path is None:
+        return None, None
+    try:
+        probabilities, prepared = service.classify(image_path)
+    except RpsError as error:
+        raise _user_error(error) from None
+    return probabilities, prepared
+
+
+def live_classify(service, frame, recent):
+    """One webcam frame: its label, the frames per second achieved, this viewer's history."""
+    recent = recent if recent is not None else deque(maxlen=20)
+    if frame is None:
+        return gr.skip(), gr.skip(), recent
+    try:
+        probabilities, _ = service.classify(frame)
+    except RpsError:
+        return gr.skip(), gr.skip(), recent  # one bad frame must not end the stream
+    recent.append(time.monotonic())
+    rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+    return probabilities, f"{rate:.1f} labelled frames per second", recent
+
+
+# --- model card ----------------------------------------------------------------------------
+
+
+def model_card(metadata: dict) -> str:
+    metrics = metadata.get("metrics", {})
+    training = metadata.get("training", {})
+    config = metadata.get("config", {})
+    lines = [
+        f"### Served model: `{metadata.get('architecture', '?')}`",
+        f"- Classes: {', '.join(metadata['class_names'])}",
+        f"- Input: {metadata['image_size']}x{metadata['image_size']} RGB, raw 0-255 pixels",
+        f"- Parameters: {metadata.get('parameters', '?'):,}" if isinstance(metadata.get("parameters"), int)
+        else "- Parameters: ?",
+    ]
+    for key, value in metrics.items():
+        if value is not None:
+            lines.append(f"- {key.replace('_', ' ')}: **{value:.2%}**" if isinstance(value, float)
+                         else f"- {key.replace('_', ' ')}: {value}")
+    if training:
+        lines.append(f"- Trained {training.get('epochs_run', '?')} epochs on {training.get('device', '?')}"
+                     f" in {training.get('seconds', '?')} s")
+    if config:
+        lines.append("\n| setting | value |\n|---|---|")
+        lines.extend(f"| {key} | {value} |" for key, value in config.items())
+    return "\n".join(lines)
+
+
+def served_model_view(service):
+    folder = service.served_folder()
+    curves, confusion = folder / "curves.png", folder / "confusion.png"
+    return (
+        model_card(service.served_metadata()),
+        str(curves) if curves.is_file() else None,
+        str(confusion) if confusion.is_file() else None,
+    )
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def curves_frame(history: list[dict], metric: str) -> pd.DataFrame:
+    rows = [
+        {"epoch": row["epoch"], "value": row[key], "series": key}
+        for row in history
+        for key in (metric, f"val_{metric}")
+        if key in row
+    ]
+    return pd.DataFrame(rows, columns=["epoch", "value", "series"])
+
+
+def progress_text(job) -> str:
+    snapshot = job.progress()
+    parts = [f"**{job.status}** on {job.device}: {job.dataset_description}"]
+    if snapshot.epochs:
+        parts.append(f"epoch {min(snapshot.epoch + 1, snapshot.epochs)}/{snapshot.epochs}, "
+                     f"step {snapshot.step}/{snapshot.steps or '?'}")
+    if snapshot.eta_seconds is not None and not job.done:
+        parts.append(f"about {snapshot.eta_seconds:.0f} s left (early stopping may end sooner)")
+    if job.message:
+        parts.append(job.message)
+    return " · ".join(parts)
+
+
+def results_text(job) -> str:
+    result = job.result
+    if result is None:
+        return ""
+    lines = [f"Run `{job.run_id}`: validation accuracy **{result.validation.accuracy:.2%}**"]
+    if result.evaluation:
+        lines.append(f"test accuracy **{result.evaluation.accuracy:.2%}** on {result.evaluation.count} images")
+        for name, scores in result.evaluation.per_class.items():
+            lines.append(f"- {name}: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
+                         f"F1 {scores['f1']:.2f}")
+    lines.append(f"{result.seconds_per_epoch:.1f} s per epoch on {result.device}")
+    return "\n".join(lines)
+
+
+def zip_run(folder: Path) -> str:
+    """A downloadable archive of the run, outside the run folder so the run stays untouched."""
+    target = Path(tempfile.mkdtemp(prefix="rps-download-")) / folder.name
+    return shutil.make_archive(str(target), "zip", root_dir=folder)
+
+
+def resolve_training_data(service, state_dir: Path, source: str, upload, server_folder: str):
+    if source == "Upload a .zip":
+        if not upload:
+            raise gr.Error("Upload a .zip of class folders (DIR/<class>/*.png) or of the Kaggle layout.")
+        path = Path(upload if isinstance(upload, str) else upload.name)
+        if path.suffix.lower() != ".zip":
+            raise gr.Error("The upload must be a .zip file.")
+        return path
+    if source == "Kaggle: the study's dataset":
+        return download_dataset(state_dir / "kaggle")
+    return service.resolve_server_folder(server_folder or "")
+
+
+def make_config(architecture, epochs, batch_size, learning_rate, image_size, augmentation) -> TrainConfig:
+    def whole(value):
+        return int(value) if value is not None and float(value).is_integer() else value
+
+    # Empty means "the architecture's own rate"; zero or less reaches the config and is refused.
+    rate = None if learning_rate in (None, "") else float(learning_rate)
+    return TrainConfig(
+        architecture=architecture, epochs=whole(epochs), batch_size=whole(batch_size),
+        learning_rate=rate, image_size=whole(image_size), augmentation=augmentation,
+    )
+
+
+# --- the UI --------------------------------------------------------------------------------
+
+
+def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | None = None) -> gr.Blocks:
+    """Build the Blocks around ``service`` (a ``rps.service.ModelService`` or a test fake)."""
+    policy = policy or TrainingPolicy(enabled=True)
+    state_dir = Path(state_dir or tempfile.mkdtemp(prefix="rps-app-"))
+    class_count = len(service.served_metadata()["class_names"])
+
+    with gr.Blocks(title="Rock Paper Scissors") as demo:
+        gr.Markdown("# Rock · Paper · Scissors\nShow a hand; a small CNN tells rock, paper or scissors.")
+        if getattr(service, "startup_warning", ""):
+            gr.Markdown(f"> {service.startup_warning}")
+
+        with gr.Tab("Classify"):
+            with gr.Row():
+                with gr.Column():
+                    photo = PhotoInput(type="filepath", sources=["upload", "clipboard", "webcam"],
+                                       label="Photo of a hand", height=320)
+                    if EXAMPLES:
+                        gr.Examples(EXAMPLES, inputs=photo, label="Examples")
+                with gr.Column():
+                    label = gr.Label(num_top_classes=class_count, label="Prediction")
+                    seen = gr.Image(label="What the model sees", interactive=False, height=200)
+            photo.change(lambda path: classify_image(service, path)[0], photo, label, api_name="classify",
+                         concurrency_limit=8).then(
+                lambda path: classify_image(service, path)[1], photo, seen, api_visibility="private")
+
+        with gr.Tab("Live"):
+            gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")
+            with gr.Row():
+                camera = gr.Image(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
+                                  label="Webcam", height=300)
+                with gr.Column():
+                    live_label = gr.Label(num_top_classes=class_count, label="Live prediction")
+                    fps = gr.Markdown("")
+            recent = gr.State(None)
+            camera.stream(lambda frame, history: live_classify(service, frame, history),
+                          [camera, recent], [live_label, fps, recent], api_name="live",
+                          stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16,
+                          trigger_mode="always_last", show_progress="hidden")
+
+        with gr.Tab("Train"):
+            gr.Markdown(policy.describe() + f"\n\nTraining device: **{describe_device()}**")
+            with gr.Row():
+                with gr.Column():
+                    source = gr.Radio(["Upload a .zip", "Kaggle: the study's dataset", "Server folder"],
+                                      value="Upload a .zip", label="Data")
+                    upload = gr.File(file_types=[".zip"], type="filepath", label="Dataset .zip")
+                    server_folder = gr.Textbox(label="Folder inside the allowed data root (RPS_DATA_ROOT)")
+                    token = gr.Textbox(label="Admin token", type="password", visible=bool(policy.admin_token))
+                with gr.Column():
+                    defaults = TrainConfig()
+                    architecture = gr.Dropdown(sorted(ARCHITECTURES), value=defaults.architecture, label="Architecture")
+                    epochs = gr.Number(defaults.epochs, label="Epochs", precision=0)
+                    batch_size = gr.Number(defaults.batch_size, label="Batch size", precision=0)
+                    learning_rate = gr.Number(None, label="Learning rate (empty: the architecture's)")
+                    image_size = gr.Number(defaults.image_size, label="Input size (pixels)", precision=0)
+                    augmentation = gr.Dropdown(list(RECIPES), value=defaults.augmentation, label="Augmentation")
+            with gr.Row():
+                start = gr.Button("Start training", variant="primary", interactive=policy.enabled)
+                stop = gr.Button("Stop", variant="stop", interactive=policy.enabled)
+            progress = gr.Markdown("")
+            with gr.Row():
+                loss_plot = gr.LinePlot(x="epoch", y="value", color="series", title="loss", height=250)
+                accuracy_plot = gr.LinePlot(x="epoch", y="value", color="series", title="accuracy", height=250)
+            results = gr.Markdown("")
+            with gr.Row():
+                confusion = gr.Image(label="Confusion matrix (test)", interactive=False, height=300)
+                curves = gr.Image(label="Curves", interactive=False, height=300)
+            download = gr.File(label="Trained model (.zip)", interactive=False)
+            run_id = gr.State(None)
+            promote = gr.Button("Serve this model to everyone", interactive=False)
+
+            def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
+                             size, augment):
+                policy.check(token_text)
+                try:
+                    config = make_config(arch, n_epochs, batch, rate, size, augment)
+                    yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
+                           None, gr.update(interactive=False))
+                    data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
+                    job = service.start_training(data, config)
+                except RpsError as error:
+                    raise _user_error(error) from None
+                while True:
+                    history = job.progress().history
+                    done = job.done
+                    yield (progress_text(job), curves_frame(history, "loss"), curves_frame(history, "accuracy"),
+                           "", None, None, None, None, gr.update(interactive=False))
+                    if done:
+                        break
+                    time.sleep(POLL_SECONDS)
+                if job.status != "finished":
+                    if job.status == "failed":
+                        raise gr.Error(job.message)
+                    return
+                folder_path = job.result.folder
+                yield (progress_text(job), curves_frame(job.result.history, "loss"),
+                       curves_frame(job.result.history, "accuracy"), results_text(job),
+                       str(folder_path / "confusion.png"), str(folder_path / "curves.png"),
+                       zip_run(folder_path), job.run_id, gr.update(interactive=True))
+
+            start.click(run_training,
+                        [source, upload, server_folder, token, architecture, epochs, batch_size,
+                         learning_rate, image_size, augmentation],
+                        [progress, loss_plot, accuracy_plot, results, confusion, curves, download, run_id, promote],
+                        api_name="train", concurrency_limit=4)
+
+            def stop_training(token_text):
+                policy.check(token_text)
+                return "Stopping…" if service.stop_training() else "No training is running."
+
+            stop.click(stop_training, token, progress, api_name="stop_training")
+
+        with gr.Tab("Model"):
+            card = gr.Markdown()
+            with gr.Row():
+                card_curves = gr.Image(label="Training curves", interactive=False)
+                card_confusion = gr.Image(label="Confusion matrix", interactive=False)
+            demo.load(lambda: served_model_view(service), None, [card, card_curves, card_confusion],
+                      api_visibility="private")
+
+        def promote_run(token_text, chosen_run):
+            policy.check(token_text)
+            if not chosen_run:
+                raise gr.Error("Finish a training first.")
+            try:
+                service.promote(chosen_run)
+            except RpsError as error:
+                raise _user_error(error) from None
+            gr.Info("The new model now serves every visitor.")
+            return served_model_view(service)
+
+        promote.click(promote_run, [token, run_id], [card, card_curves, card_confusion], api_name="promote")
+
+    return demo
+
+
+def default_state_dir() -> Path:
+    """Persistent storage on a Space (/data) when mounted, else a per-user cache folder."""
+    if os.environ.get("RPS_STATE_DIR"):
+        return Path(os.environ["RPS_STATE_DIR"])
+    if Path("/data").is_dir() and os.access("/data", os.W_OK):
+        return Path("/data/rps")
+    return Path.home() / ".cache" / "rps"
+
+
+def build_from_environment() -> tuple[gr.Blocks, Path]:
+    from rps.service import ModelService
+
+    state_dir = default_state_dir()
+    service = ModelService(state_dir, data_root=os.environ.get("RPS_DATA_ROOT"))
+    return create_app(service, TrainingPolicy.from_environment(), state_dir), state_dir
+
+
+def launch_options(state_dir: Path) -> dict:
+    return {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        "max_file_size": MAX_FILE_BYTES * 25,  # dataset zips; photos are checked again at 40 MB
+        "allowed_paths": [str(state_dir)],
+    }
+
+
+if __name__ == "__main__":
+    app, state = build_from_environment()
+    app.queue(default_concurrency_limit=8).launch(**launch_options(state))

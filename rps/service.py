@@ -1,0 +1,207 @@
+"""What a server needs around the library: one served model, one training at a time.
+
+The served model is shared by every visitor, so it is swapped atomically: the new model is
+loaded and checked first, then one assignment under a lock replaces the old one, and the choice
+is written to disk (atomically) so a restart serves the model that was last promoted.  A corrupt
+or missing promoted model at start-up falls back to the bundled one.
+
+Only one training runs at a time, in a background thread that the UI polls; a second request
+gets ``TrainingBusyError``.  Runs live under ``state_dir/runs/<run id>``; run ids are made here,
+never taken from a request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rps.callbacks import ProgressRecorder, ProgressSnapshot
+from rps.config import TrainConfig
+from rps.datasets import Dataset, open_dataset
+from rps.devices import describe_device
+from rps.errors import DatasetError, ModelFileError, RpsError, TrainingBusyError, TrainingStopped
+from rps.images import ImageInput
+from rps.prediction import SHIPPED_MODEL, Predictor
+from rps.training import TrainResult, train
+
+log = logging.getLogger(__name__)
+
+_RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+SERVED_POINTER = "served.json"
+
+
+@dataclass
+class TrainingJob:
+    """One training run in a background thread; read its fields from any thread."""
+
+    run_id: str
+    folder: Path
+    config: TrainConfig
+    device: str
+    recorder: ProgressRecorder = field(default_factory=ProgressRecorder)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    status: str = "starting"  # starting, running, finished, stopped, failed
+    message: str = ""
+    result: TrainResult | None = None
+    dataset_description: str = ""
+    started_at: float = field(default_factory=time.time)
+    thread: threading.Thread | None = None
+    unpack_dir: Path | None = None  # where an uploaded zip was unpacked; removed at the end
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "failed")
+
+    def progress(self) -> ProgressSnapshot:
+        return self.recorder.snapshot()
+
+
+class ModelService:
+    """The served predictor and the single training slot of one server process."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        bundled_model: Path | str = SHIPPED_MODEL,
+        data_root: Path | str | None = None,
+    ):
+        self.state_dir = Path(state_dir)
+        self.runs_dir = self.state_dir / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.bundled_model = Path(bundled_model)
+        self.data_root = Path(data_root).resolve() if data_root else None
+        self._lock = threading.Lock()
+        self._job: TrainingJob | None = None
+        self.startup_warning = ""
+        self._predictor = self._load_served_at_startup()
+
+    # --- serving -------------------------------------------------------------------------
+
+    def _load_served_at_startup(self) -> Predictor:
+        pointer = self.state_dir / SERVED_POINTER
+        if pointer.is_file():
+            try:
+                folder = self._run_folder(json.loads(pointer.read_text())["run_id"])
+                return Predictor(folder)
+            except (RpsError, ValueError, KeyError, OSError) as error:
+                self.startup_warning = (
+                    f"The last promoted model could not be loaded ({error}); "
+                    "serving the bundled model instead."
+                )
+                log.warning(self.startup_warning)
+        return Predictor(self.bundled_model)
+
+    @property
+    def predictor(self) -> Predictor:
+        return self._predictor  # a single reference read: always a complete model
+
+    def classify(self, image: ImageInput) -> tuple[dict[str, float], np.ndarray]:
+        """Probabilities and the image as the model received it."""
+        predictor = self.predictor  # one model for both steps, even if a swap happens now
+        prepared = predictor.prepare(image)
+        return predictor.predict_prepared(prepared), prepared
+
+    def served_metadata(self) -> dict:
+        return self.predictor.metadata
+
+    def served_folder(self) -> Path:
+        return self.predictor.bundle.folder
+
+    def promote(self, run_id: str) -> dict:
+        """Serve the model of a finished run to everyone, and remember it across restarts."""
+        folder = self._run_folder(run_id)
+        candidate = Predictor(folder)  # load and check before touching what is served
+        pointer = self.state_dir / SERVED_POINTER
+        handle, temporary = tempfile.mkstemp(dir=self.state_dir, prefix=".served-")
+        with os.fdopen(handle, "w") as stream:
+            json.dump({"run_id": run_id}, stream)
+        with self._lock:
+            os.replace(temporary, pointer)
+            self._predictor = candidate
+        return candidate.metadata
+
+    def _run_folder(self, run_id: str) -> Path:
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            raise ModelFileError(f"{run_id!r} is not a run id of this server.")
+        folder = self.runs_dir / run_id
+        if not (folder / "model.keras").is_file():
+            raise ModelFileError(f"Run {run_id} has no saved model.")
+        return folder
+
+    # --- training ------------------------------------------------------------------------
+
+    def resolve_server_folder(self, text: str) -> Path:
+        """A dataset folder on the server, only inside the operator's allowed root."""
+        if self.data_root is None:
+            raise DatasetError(
+                "Server-side folders are disabled; set RPS_DATA_ROOT to the folder that may be used."
+            )
+        candidate = (self.data_root / text).resolve()  # resolves '..' and symlinks
+        if candidate != self.data_root and self.data_root not in candidate.parents:
+            raise DatasetError(f"{text!r} is outside the allowed data folder.")
+        if not candidate.exists():
+            raise DatasetError(f"{text!r} does not exist in the allowed data folder.")
+        return candidate
+
+    @property
+    def job(self) -> TrainingJob | None:
+        return self._job
+
+    def start_training(self, source: Path | Dataset, config: TrainConfig) -> TrainingJob:
+        """Open the data and start training in the background; one run at a time."""
+        with self._lock:
+            if self._job is not None and not self._job.done:
+                raise TrainingBusyError(
+                    "A training is already running; wait for it to finish or stop it first."
+                )
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            job = TrainingJob(run_id, self.runs_dir / run_id, config, describe_device(config.devices))
+            self._job = job
+        try:
+            job.unpack_dir = Path(tempfile.mkdtemp(prefix="rps-upload-"))
+            dataset = source if isinstance(source, Dataset) else open_dataset(source, job.unpack_dir)
+        except BaseException as error:
+            job.status, job.message = "failed", str(error)
+            shutil.rmtree(job.unpack_dir, ignore_errors=True)
+            raise
+        job.dataset_description = dataset.describe()
+        job.thread = threading.Thread(target=self._run, args=(job, dataset), daemon=True, name="training")
+        job.status = "running"
+        job.thread.start()
+        return job
+
+    def _run(self, job: TrainingJob, dataset: Dataset) -> None:
+        try:
+            job.result = train(
+                dataset, job.config, job.folder, callbacks=[job.recorder],
+                stop_event=job.stop_event, verbose=0,
+            )
+            job.status, job.message = "finished", "Training finished."
+        except TrainingStopped as stopped:
+            job.status, job.message = "stopped", str(stopped)
+        except RpsError as error:
+            job.status, job.message = "failed", str(error)
+        except Exception as error:  # a server must survive any failure of one run
+            log.exception("training %s failed", job.run_id)
+            job.status, job.message = "failed", f"Training failed: {type(error).__name__}: {error}"
+        finally:
+            if job.unpack_dir:
+                shutil.rmtree(job.unpack_dir, ignore_errors=True)
+
+    def stop_training(self) -> bool:
+        job = self._job
+        if job is None or job.done:
+            return False
+        job.stop_event.set()
+        return True

@@ -1,0 +1,81 @@
+"""python -m rps: each command works; bad input exits 2 with one line and no traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import draw_gesture
+from rps.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_train_evaluate_predict_show(tmp_path, capsys, kaggle_dataset):
+    code, out, err = run(capsys, "train", "--data", kaggle_dataset, "--arch", "baseline", "--epochs", 1,
+                         "--image-size", 32, "--batch-size", 8, "--augmentation", "none", "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "Test accuracy" in out and (tmp_path / "run" / "model.keras").is_file()
+
+    code, out, _ = run(capsys, "evaluate", "--data", kaggle_dataset, "--model", tmp_path / "run", "--json")
+    report = json.loads(out)
+    assert code == 0 and {"accuracy", "classes", "per_class", "confusion"} <= set(report)
+    assert sum(map(sum, report["confusion"])) == 9  # the test/ split
+
+    image = kaggle_dataset / "test" / "rock" / sorted(p.name for p in (kaggle_dataset / "test" / "rock").iterdir())[0]
+    code, out, _ = run(capsys, "predict", "--model", tmp_path / "run", "--json", image, image)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(lines) == 2
+    assert lines[0]["image"] == str(image) and lines[0]["label"] in lines[0]["probabilities"]
+
+    code, out, _ = run(capsys, "show", "--data", kaggle_dataset, "--out", tmp_path / "grid.png")
+    assert code == 0 and (tmp_path / "grid.png").stat().st_size > 1000
+
+
+def bad_cases(tmp_path, tiny_model):
+    one_class = tmp_path / "one"
+    (one_class / "rock").mkdir(parents=True)
+    draw_gesture("rock").save(one_class / "rock" / "a.png")
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("hello")
+    empty_class = tmp_path / "empty"
+    for name in ("rock", "paper"):
+        (empty_class / name).mkdir(parents=True)
+    draw_gesture("rock").save(empty_class / "rock" / "a.png")
+    return {
+        "missing-folder": ["train", "--data", tmp_path / "nope", "--epochs", 1],
+        "one-class": ["train", "--data", one_class],
+        "empty-class": ["train", "--data", empty_class],
+        "zero-epochs": ["train", "--data", empty_class, "--epochs", 0],
+        "not-an-image": ["predict", "--model", tiny_model, not_image],
+        "missing-image": ["predict", "--model", tiny_model, tmp_path / "nope.png"],
+        "missing-model": ["predict", "--model", tmp_path / "nomodel", not_image],
+        "evaluate-wrong-layout": ["evaluate", "--model", tiny_model, "--data", tmp_path / "nope"],
+    }
+
+
+@pytest.mark.parametrize("case", ["missing-folder", "one-class", "empty-class", "zero-epochs",
+                                  "not-an-image", "missing-image", "missing-model", "evaluate-wrong-layout"])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
+    code, _, err = run(capsys, *bad_cases(tmp_path, tiny_model)[case])
+    assert code == 2
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_module_entry_point_prints_one_line_on_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rps", "predict", "--model", str(tmp_path), "x.png"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in done.stderr
