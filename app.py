@@ -302,8 +302,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 confusion = gr.Image(label="Confusion matrix (test)", interactive=False, height=300)
                 curves = gr.Image(label="Curves", interactive=False, height=300)
             download = gr.File(label="Trained model (.zip)", interactive=False)
-            run_id = gr.State(None)
-            promote = gr.Button("Serve this model to everyone", interactive=False)
+            with gr.Row():
+                run_id = gr.Textbox(label="Finished run", interactive=False)
+                promote = gr.Button("Serve this model to everyone", interactive=False)
 
             def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
                              size, augment):
@@ -311,7 +312,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 try:
                     config = make_config(arch, n_epochs, batch, rate, size, augment)
                     yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
-                           None, gr.update(interactive=False))
+                           "", gr.update(interactive=False))
                     data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
                     job = service.start_training(data, config)
                 except RpsError as error:
@@ -320,7 +321,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     history = job.progress().history
                     done = job.done
                     yield (progress_text(job), curves_frame(history, "loss"), curves_frame(history, "accuracy"),
-                           "", None, None, None, None, gr.update(interactive=False))
+                           "", None, None, None, "", gr.update(interactive=False))
                     if done:
                         break
                     time.sleep(POLL_SECONDS)

@@ -1,0 +1,54 @@
+"""Shared helpers for the benchmarks: where the data is, what machine ran, where results go."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DATASETS = Path(os.environ.get("RPS_DATASETS", ROOT.parent / "shared" / "datasets"))
+STUDY_DATA = DATASETS / "rock-paper-scissors" / "Rock-Paper-Scissors"
+REAL_DEV = DATASETS / "rps-real-dev"
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    from rps.devices import describe_device
+
+    return (f"{describe_device()}, {model or platform.processor()}, "
+            f"TensorFlow {tf.__version__}, Python {platform.python_version()}")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def save_results(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        sys.exit(f"error: {path} not found; set RPS_DATASETS to the folder holding the datasets.")
+    return path

@@ -1,0 +1,66 @@
+"""Reproduce the study: baseline, improved and regularised at its settings, on its dataset.
+
+300x300 input, batch 32, 10 epochs, EarlyStopping on val_loss (patience 3, best weights), the
+study's augmentation on the training data only, validation on the validation folder, test on
+the test set.  Prints a table next to the study's figures.
+
+    python bench/study.py [--epochs 10] [--arch baseline improved regularised]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+
+from common import RESULTS, STUDY_DATA, machine, require, save_results
+
+from rps.config import TrainConfig
+from rps.datasets import open_dataset
+from rps.training import train
+
+# The study's reported test accuracy and minutes per epoch (a notebook, not this machine).
+STUDY_FIGURES = {
+    "baseline": ("not reported", "5-14 min"),
+    "improved": ("81.2%", "5-14 min"),
+    "regularised": ("72.8%", "5-14 min"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--image-size", type=int, default=300)
+    parser.add_argument("--arch", nargs="+", default=["baseline", "improved", "regularised"])
+    args = parser.parse_args()
+    dataset = open_dataset(require(STUDY_DATA))
+    rows = []
+    for architecture in args.arch:
+        out = RESULTS / "study" / architecture
+        shutil.rmtree(out, ignore_errors=True)
+        config = TrainConfig(architecture=architecture, image_size=args.image_size, batch_size=32,
+                             epochs=args.epochs, augmentation="study", patience=3, seed=42)
+        started = time.monotonic()
+        result = train(dataset, config, out, verbose=2)
+        rows.append({
+            "architecture": architecture,
+            "test_accuracy": result.evaluation.accuracy,
+            "validation_accuracy": result.validation.accuracy,
+            "epochs_run": len(result.history),
+            "seconds_per_epoch": round(result.seconds_per_epoch, 1),
+            "total_seconds": round(time.monotonic() - started, 1),
+        })
+        print(rows[-1], flush=True)
+    payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs, "rows": rows}
+    save_results("study", payload)
+    print(f"\n{payload['machine']}")
+    print("| model | test accuracy (here) | s/epoch (here) | epochs run | study test accuracy | study time/epoch |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        study_accuracy, study_time = STUDY_FIGURES.get(row["architecture"], ("-", "-"))
+        print(f"| {row['architecture']} | {row['test_accuracy']:.1%} | {row['seconds_per_epoch']} | "
+              f"{row['epochs_run']} | {study_accuracy} | {study_time} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""app.py: handlers with a fake backend, then the launched app through gradio_client."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+import app
+from conftest import write_kaggle_layout, zip_folder
+from rps.errors import ImageError, TrainingBusyError
+from rps.service import ModelService
+
+EXAMPLES = Path(app.__file__).parent / "assets" / "examples"
+
+
+class FakeService:
+    """Stands in for ModelService: fixed answers, records calls, fails on request."""
+
+    startup_warning = ""
+
+    def __init__(self):
+        self.fail_with = None
+
+    def classify(self, image):
+        if self.fail_with:
+            raise self.fail_with
+        return {"paper": 0.1, "rock": 0.8, "scissors": 0.1}, np.zeros((8, 8, 3), np.uint8)
+
+    def served_metadata(self):
+        return {"class_names": ["paper", "rock", "scissors"], "image_size": 8, "architecture": "fake",
+                "metrics": {"test_accuracy": 0.5}, "config": {"epochs": 1}}
+
+    def served_folder(self):
+        return Path("/nonexistent")
+
+    def start_training(self, source, config):
+        raise TrainingBusyError("A training is already running; wait for it to finish or stop it first.")
+
+    def stop_training(self):
+        return False
+
+    def resolve_server_folder(self, text):
+        raise ImageError("not used")
+
+
+def test_classify_handler_returns_label_and_model_view():
+    probabilities, seen = app.classify_image(FakeService(), "any.png")
+    assert probabilities["rock"] == 0.8 and seen.shape == (8, 8, 3)
+    assert app.classify_image(FakeService(), None) == (None, None)
+
+
+def test_classify_handler_turns_library_errors_into_gr_error():
+    service = FakeService()
+    service.fail_with = ImageError("The image is 60000x60000; the limit is 50 megapixels.")
+    with pytest.raises(gr.Error, match="megapixels"):
+        app.classify_image(service, "bomb.png")
+
+
+def test_live_handler_counts_frames_per_second_and_survives_bad_frames():
+    service = FakeService()
+    history = None
+    for _ in range(3):
+        label, rate, history = app.live_classify(service, np.zeros((4, 4, 3), np.uint8), history)
+        time.sleep(0.01)
+    assert label["rock"] == 0.8 and "frames per second" in rate and len(history) == 3
+    service.fail_with = ImageError("bad frame")
+    label, rate, history = app.live_classify(service, np.zeros((4, 4, 3), np.uint8), history)
+    assert len(history) == 3  # the bad frame was skipped, the stream goes on
+
+
+@pytest.mark.parametrize(
+    "epochs, batch, rate, size, message",
+    [(0, 32, None, 96, "epochs"), (5, 0, None, 96, "batch_size"), (5, 32, -1.0, 96, "learning_rate"),
+     (5, 32, None, 7, "image_size"), (5, 32, None, 10000, "image_size")],
+)
+def test_training_parameters_out_of_range(epochs, batch, rate, size, message):
+    from rps.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        app.make_config("compact", epochs, batch, rate, size, "robust")
+
+
+@pytest.mark.parametrize(
+    "environ, enabled, token",
+    [({}, True, None), ({"SPACE_ID": "me/rps"}, False, None),
+     ({"SPACE_ID": "me/rps", "RPS_TRAINING": "on"}, True, None),
+     ({"SPACE_ID": "me/rps", "RPS_TRAINING": "on", "RPS_ADMIN_TOKEN": "t0k"}, True, "t0k"),
+     ({"RPS_TRAINING": "off"}, False, None)],
+)
+def test_training_policy_from_environment(environ, enabled, token):
+    policy = app.TrainingPolicy.from_environment(environ)
+    assert policy.enabled is enabled and policy.admin_token == token
+
+
+def test_training_policy_checks_the_token():
+    policy = app.TrainingPolicy(True, "secret")
+    with pytest.raises(gr.Error, match="admin token"):
+        policy.check("wrong")
+    policy.check("secret")
+    with pytest.raises(gr.Error, match="disabled"):
+        app.TrainingPolicy(False).check("anything")
+
+
+def test_app_builds_with_a_fake_backend():
+    demo = app.create_app(FakeService())
+    assert isinstance(demo, gr.Blocks)
+
+
+def test_curves_frame_long_format():
+    frame = app.curves_frame([{"epoch": 1, "loss": 1.0, "val_loss": 2.0, "accuracy": 0.5}], "loss")
+    assert frame.to_dict("records") == [{"epoch": 1, "value": 1.0, "series": "loss"},
+                                        {"epoch": 1, "value": 2.0, "series": "val_loss"}]
+
+
+# --- the launched app ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def launched(tiny_model, tmp_path_factory):
+    """The real app on loopback around a ModelService serving the tiny model."""
+    state = tmp_path_factory.mktemp("state")
+    service = ModelService(state, bundled_model=tiny_model)
+    demo = app.create_app(service, state_dir=state)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,
+                        allowed_paths=[str(state)], quiet=True)
+    try:
+        yield Client(demo.local_url, verbose=False), service, tmp_path_factory.mktemp("uploads")
+    finally:
+        demo.close()
+
+
+def test_client_classifies_every_example(launched):
+    client, _, _ = launched
+    examples = sorted(EXAMPLES.glob("*.png"))
+    assert len(examples) >= 3
+    for example in examples:
+        result = client.predict(handle_file(str(example)), api_name="/classify")
+        assert result["label"] in ("paper", "rock", "scissors")
+        assert sum(item["confidence"] for item in result["confidences"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_client_gets_a_clear_error_for_a_non_image_and_the_app_keeps_serving(launched):
+    client, _, uploads = launched
+    bad = uploads / "notes.png"
+    bad.write_text("this is text")
+    with pytest.raises(Exception, match="not a usable image"):
+        client.predict(handle_file(str(bad)), api_name="/classify")
+    example = sorted(EXAMPLES.glob("*.png"))[0]
+    assert client.predict(handle_file(str(example)), api_name="/classify")["label"]
+
+
+def train_args(zip_path, epochs=1, batch=8):
+    return dict(source_kind="Upload a .zip", upload_path=handle_file(str(zip_path)), folder="",
+                token_text="", arch="baseline", n_epochs=epochs, batch=batch, rate=None, size=32,
+                augment="none", api_name="/train")
+
+
+def test_client_training_streams_updates_and_finishes(launched):
+    client, service, uploads = launched
+    archive = zip_folder(write_kaggle_layout(uploads / "data-ok"), uploads / "ok.zip")
+    job = client.submit(**train_args(archive, epochs=2))
+    updates = []
+    for update in job:
+        updates.append(update)
+    final = job.outputs()[-1]
+    assert len(job.outputs()) >= 3  # preparing, at least one progress update, the results
+    assert "test accuracy" in final[3]
+    assert final[7] and service.job.status == "finished"
+    assert sorted(set(final[1]["data"][i][2] for i in range(len(final[1]["data"])))) == ["loss", "val_loss"]
+    client.predict(None, final[7], api_name="/promote")
+    assert service.served_folder().name == final[7]
+
+
+def test_client_second_training_is_refused_while_one_runs(launched):
+    client, service, uploads = launched
+    archive = zip_folder(write_kaggle_layout(uploads / "data-slow", per_class=12), uploads / "slow.zip")
+    first = client.submit(**train_args(archive, epochs=300, batch=2))
+    deadline = time.monotonic() + 60
+    while (service.job is None or service.job.status != "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        with pytest.raises(Exception, match="already running"):
+            client.predict(**train_args(archive))
+    finally:
+        client.predict(None, api_name="/stop_training")
+        deadline = time.monotonic() + 60
+        while not service.job.done and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert service.job.status == "stopped"
+
+
+def test_client_bad_zip_layout_is_a_clear_error(launched):
+    client, _, uploads = launched
+    lonely = uploads / "one-class" / "rock"
+    lonely.mkdir(parents=True)
+    (uploads / "one-class" / "rock" / "a.png").write_bytes((EXAMPLES / "rock-1.png").read_bytes())
+    archive = zip_folder(uploads / "one-class", uploads / "one.zip")
+    with pytest.raises(Exception, match="only one class"):
+        client.predict(**train_args(archive))

@@ -1,0 +1,123 @@
+"""rps.service: atomic promotion that survives restarts, one training at a time, safe paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from conftest import write_kaggle_layout
+from rps.config import TrainConfig
+from rps.errors import DatasetError, ModelFileError, TrainingBusyError
+from rps.service import ModelService
+
+TINY = TrainConfig(architecture="baseline", image_size=32, batch_size=8, epochs=1, augmentation="none", patience=0)
+SLOW = TrainConfig(architecture="baseline", image_size=32, batch_size=2, epochs=200, augmentation="none", patience=0)
+
+
+def wait_until_done(job, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.done, job.status
+
+
+@pytest.fixture
+def service(tmp_path, tiny_model):
+    """A service whose bundled model is the session's tiny model."""
+    return ModelService(tmp_path / "state", bundled_model=tiny_model, data_root=tmp_path / "allowed")
+
+
+def test_train_promote_and_restart_serves_the_promoted_model(service, tmp_path, tiny_model):
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    job = service.start_training(data, TINY)
+    wait_until_done(job)
+    assert job.status == "finished", job.message
+    assert service.served_folder() == tiny_model
+    service.promote(job.run_id)
+    assert service.served_folder() == job.folder
+    restarted = ModelService(tmp_path / "state", bundled_model=tiny_model)
+    assert restarted.served_folder() == job.folder
+    assert restarted.startup_warning == ""
+
+
+def test_second_training_is_refused_while_one_runs(service, tmp_path):
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    job = service.start_training(data, SLOW)
+    try:
+        with pytest.raises(TrainingBusyError, match="already running"):
+            service.start_training(data, TINY)
+    finally:
+        assert service.stop_training()
+        wait_until_done(job)
+    assert job.status == "stopped"
+    assert not job.folder.exists()  # a stopped run saves nothing
+
+
+def test_bad_data_fails_fast_and_frees_the_slot(service, tmp_path):
+    (tmp_path / "allowed" / "empty").mkdir(parents=True)
+    with pytest.raises(DatasetError):
+        service.start_training(tmp_path / "allowed" / "empty", TINY)
+    assert service.job.done
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    wait_until_done(service.start_training(data, TINY))
+
+
+def test_corrupt_promoted_model_falls_back_to_the_bundled_one(service, tmp_path, tiny_model):
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    job = service.start_training(data, TINY)
+    wait_until_done(job)
+    service.promote(job.run_id)
+    (job.folder / "model.keras").write_bytes(b"corrupted on disk")
+    restarted = ModelService(tmp_path / "state", bundled_model=tiny_model)
+    assert restarted.served_folder() == tiny_model
+    assert "could not be loaded" in restarted.startup_warning
+
+
+def test_failed_promotion_changes_nothing(service, tmp_path, tiny_model):
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    job = service.start_training(data, TINY)
+    wait_until_done(job)
+    (job.folder / "model.keras").write_bytes(b"broken")
+    with pytest.raises(ModelFileError):
+        service.promote(job.run_id)
+    assert service.served_folder() == tiny_model
+    assert not (tmp_path / "state" / "served.json").exists()
+
+
+@pytest.mark.parametrize("run_id", ["../../etc", "/abs/path", "20260101-000000-abcdef/../x", "", None])
+def test_run_ids_from_requests_cannot_escape(service, run_id):
+    with pytest.raises(ModelFileError):
+        service.promote(run_id)
+
+
+@pytest.mark.parametrize("text", ["..", "../outside", "/etc", "rps/../../outside"])
+def test_server_folders_stay_inside_the_allowed_root(service, tmp_path, text):
+    (tmp_path / "allowed" / "rps").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    with pytest.raises(DatasetError, match="outside|does not exist"):
+        service.resolve_server_folder(text)
+
+
+def test_symlink_out_of_the_allowed_root_is_refused(service, tmp_path):
+    (tmp_path / "allowed").mkdir()
+    (tmp_path / "secret").mkdir()
+    os.symlink(tmp_path / "secret", tmp_path / "allowed" / "link")
+    with pytest.raises(DatasetError, match="outside"):
+        service.resolve_server_folder("link")
+
+
+def test_server_folders_disabled_without_a_root(tmp_path, tiny_model):
+    service = ModelService(tmp_path / "state", bundled_model=tiny_model)
+    with pytest.raises(DatasetError, match="RPS_DATA_ROOT"):
+        service.resolve_server_folder("anything")
+
+
+def test_promoted_pointer_is_plain_json(service, tmp_path):
+    data = write_kaggle_layout(tmp_path / "allowed" / "rps")
+    job = service.start_training(data, TINY)
+    wait_until_done(job)
+    service.promote(job.run_id)
+    assert json.loads((tmp_path / "state" / "served.json").read_text()) == {"run_id": job.run_id}
