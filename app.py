@@ -17,7 +17,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -110,8 +109,8 @@ def classify_image(service, image_path):
 
 
 def live_classify(service, frame, recent):
-    """One webcam frame: its label, the frames per second achieved, this viewer's history."""
-    recent = recent if recent is not None else deque(maxlen=20)
+    """One webcam frame: its label, the frames per second achieved, this viewer's frame times."""
+    recent = list(recent or [])[-19:]
     if frame is None:
         return gr.skip(), gr.skip(), recent
     try:
@@ -119,7 +118,8 @@ def live_classify(service, frame, recent):
     except RpsError:
         return gr.skip(), gr.skip(), recent  # one bad frame must not end the stream
     recent.append(time.monotonic())
-    rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+    span = recent[-1] - recent[0]
+    rate = (len(recent) - 1) / span if span > 0 else 0.0
     return probabilities, f"{rate:.1f} labelled frames per second", recent
 
 
@@ -170,7 +170,9 @@ def curves_frame(history: list[dict], metric: str) -> pd.DataFrame:
         for key in (metric, f"val_{metric}")
         if key in row
     ]
-    return pd.DataFrame(rows, columns=["epoch", "value", "series"])
+    # Explicit numeric types: an empty first frame must not make the plot treat values as labels.
+    frame = pd.DataFrame(rows, columns=["epoch", "value", "series"])
+    return frame.astype({"epoch": "int64", "value": "float64", "series": "str"})
 
 
 def progress_text(job) -> str:
@@ -190,13 +192,14 @@ def results_text(job) -> str:
     result = job.result
     if result is None:
         return ""
-    lines = [f"Run `{job.run_id}`: validation accuracy **{result.validation.accuracy:.2%}**"]
+    lines = [f"Run `{job.run_id}` ({result.seconds_per_epoch:.1f} s per epoch on {result.device}): "
+             f"validation accuracy **{result.validation.accuracy:.2%}**"]
     if result.evaluation:
-        lines.append(f"test accuracy **{result.evaluation.accuracy:.2%}** on {result.evaluation.count} images")
+        lines[0] += f", test accuracy **{result.evaluation.accuracy:.2%}** on {result.evaluation.count} images"
+        lines.append("")
         for name, scores in result.evaluation.per_class.items():
             lines.append(f"- {name}: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
                          f"F1 {scores['f1']:.2f}")
-    lines.append(f"{result.seconds_per_epoch:.1f} s per epoch on {result.device}")
     return "\n".join(lines)
 
 
@@ -249,11 +252,11 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
             with gr.Row():
                 with gr.Column():
                     photo = PhotoInput(type="filepath", sources=["upload", "clipboard", "webcam"],
-                                       label="Photo of a hand", height=320)
+                                       label="Photo of a hand", height=320, elem_id="photo")
                     if EXAMPLES:
                         gr.Examples(EXAMPLES, inputs=photo, label="Examples")
                 with gr.Column():
-                    label = gr.Label(num_top_classes=class_count, label="Prediction")
+                    label = gr.Label(num_top_classes=class_count, label="Prediction", elem_id="prediction")
                     seen = gr.Image(label="What the model sees", interactive=False, height=200)
             photo.change(lambda path: classify_image(service, path)[0], photo, label, api_name="classify",
                          concurrency_limit=8).then(
@@ -265,13 +268,13 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 camera = gr.Image(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
                                   label="Webcam", height=300)
                 with gr.Column():
-                    live_label = gr.Label(num_top_classes=class_count, label="Live prediction")
-                    fps = gr.Markdown("")
+                    live_label = gr.Label(num_top_classes=class_count, label="Live prediction", elem_id="live-prediction")
+                    fps = gr.Markdown("", elem_id="fps")
             recent = gr.State(None)
             camera.stream(lambda frame, history: live_classify(service, frame, history),
                           [camera, recent], [live_label, fps, recent], api_name="live",
                           stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16,
-                          trigger_mode="always_last", show_progress="hidden")
+                          show_progress="hidden")
 
         with gr.Tab("Train"):
             gr.Markdown(policy.describe() + f"\n\nTraining device: **{describe_device()}**")
@@ -279,7 +282,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 with gr.Column():
                     source = gr.Radio(["Upload a .zip", "Kaggle: the study's dataset", "Server folder"],
                                       value="Upload a .zip", label="Data")
-                    upload = gr.File(file_types=[".zip"], type="filepath", label="Dataset .zip")
+                    upload = gr.File(file_types=[".zip"], type="filepath", label="Dataset .zip", elem_id="dataset-zip")
                     server_folder = gr.Textbox(label="Folder inside the allowed data root (RPS_DATA_ROOT)")
                     token = gr.Textbox(label="Admin token", type="password", visible=bool(policy.admin_token))
                 with gr.Column():
@@ -287,17 +290,19 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     architecture = gr.Dropdown(sorted(ARCHITECTURES), value=defaults.architecture, label="Architecture")
                     epochs = gr.Number(defaults.epochs, label="Epochs", precision=0)
                     batch_size = gr.Number(defaults.batch_size, label="Batch size", precision=0)
-                    learning_rate = gr.Number(None, label="Learning rate (empty: the architecture's)")
+                    learning_rate = gr.Number(ARCHITECTURES[defaults.architecture].learning_rate,
+                                              label="Learning rate", minimum=0)
                     image_size = gr.Number(defaults.image_size, label="Input size (pixels)", precision=0)
                     augmentation = gr.Dropdown(list(RECIPES), value=defaults.augmentation, label="Augmentation")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", interactive=policy.enabled)
                 stop = gr.Button("Stop", variant="stop", interactive=policy.enabled)
-            progress = gr.Markdown("")
+            progress = gr.Markdown("", elem_id="train-progress")
             with gr.Row():
-                loss_plot = gr.LinePlot(x="epoch", y="value", color="series", title="loss", height=250)
+                loss_plot = gr.LinePlot(x="epoch", y="value", color="series", title="loss", height=250,
+                                        elem_id="loss-plot")
                 accuracy_plot = gr.LinePlot(x="epoch", y="value", color="series", title="accuracy", height=250)
-            results = gr.Markdown("")
+            results = gr.Markdown("", elem_id="train-results")
             with gr.Row():
                 confusion = gr.Image(label="Confusion matrix (test)", interactive=False, height=300)
                 curves = gr.Image(label="Curves", interactive=False, height=300)
@@ -320,8 +325,11 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 while True:
                     history = job.progress().history
                     done = job.done
-                    yield (progress_text(job), curves_frame(history, "loss"), curves_frame(history, "accuracy"),
-                           "", None, None, None, "", gr.update(interactive=False))
+                    # No empty frames: a plot first drawn empty does not draw its lines later.
+                    loss, accuracy = ((curves_frame(history, "loss"), curves_frame(history, "accuracy"))
+                                      if history else (gr.skip(), gr.skip()))
+                    yield (progress_text(job), loss, accuracy, "", None, None, None, "",
+                           gr.update(interactive=False))
                     if done:
                         break
                     time.sleep(POLL_SECONDS)
@@ -335,6 +343,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                        str(folder_path / "confusion.png"), str(folder_path / "curves.png"),
                        zip_run(folder_path), job.run_id, gr.update(interactive=True))
 
+            architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
+                                api_visibility="private")
             start.click(run_training,
                         [source, upload, server_folder, token, architecture, epochs, batch_size,
                          learning_rate, image_size, augmentation],

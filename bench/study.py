@@ -39,7 +39,8 @@ def main() -> None:
         out = RESULTS / "study" / architecture
         shutil.rmtree(out, ignore_errors=True)
         config = TrainConfig(architecture=architecture, image_size=args.image_size, batch_size=32,
-                             epochs=args.epochs, augmentation="study", patience=3, seed=42)
+                             epochs=args.epochs, augmentation="study", patience=3, seed=42,
+                             schedule="constant")
         started = time.monotonic()
         result = train(dataset, config, out, verbose=2)
         rows.append({

@@ -109,9 +109,14 @@ def build_model(name: str, image_size: int, class_count: int) -> keras.Model:
     return ARCHITECTURES[name].build(image_size, class_count)
 
 
-def make_optimizer(name: str, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    name: str, learning_rate: float | None = None, decay_steps: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The architecture's optimiser; with ``decay_steps``, its rate follows a cosine to zero."""
     architecture = ARCHITECTURES[name]
     rate = learning_rate if learning_rate is not None else architecture.learning_rate
+    if decay_steps:
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps)
     if architecture.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=rate)
     return keras.optimizers.Adam(learning_rate=rate)

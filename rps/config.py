@@ -8,6 +8,8 @@ from rps.architectures import ARCHITECTURES
 from rps.augmentation import RECIPES
 from rps.errors import ConfigError
 
+SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -21,6 +23,8 @@ class TrainConfig:
     epochs: int = 12
     # None means the architecture's own rate (the study's, for its three models).
     learning_rate: float | None = None
+    # Cosine decay to zero over the run: large steps early, a settled model at the end.
+    schedule: str = "cosine"
     # "robust" closes the gap between rendered and real hands; "study" reproduces the study.
     augmentation: str = "robust"
     # The study's EarlyStopping patience on val_loss, restoring the best weights.
@@ -43,6 +47,8 @@ class TrainConfig:
             raise ConfigError(
                 f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(RECIPES)}."
             )
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"Unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}.")
         _check_range("epochs", self.epochs, 1, 1000)
         _check_range("batch_size", self.batch_size, 1, 1024)
         # Below 32 px the three pooling stages leave nothing; above 512 px a CPU never finishes.

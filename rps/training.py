@@ -8,6 +8,7 @@ is written; a stop or a failure leaves nothing where a model is expected.
 from __future__ import annotations
 
 import csv
+import math
 import platform
 import threading
 import time
@@ -101,15 +102,17 @@ def train(
     class_count = len(dataset.class_names)
 
     strategy = choose_strategy(config.devices)
+    # Under a distribution strategy the global batch is split across the replicas.
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    steps_per_epoch = math.ceil(len(train_images) / global_batch)
+    decay_steps = steps_per_epoch * config.epochs if config.schedule == "cosine" else None
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.architecture, config.image_size, class_count)
         model.compile(
-            optimizer=make_optimizer(config.architecture, config.learning_rate),
+            optimizer=make_optimizer(config.architecture, config.learning_rate, decay_steps),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
         )
-    # Under a distribution strategy the global batch is split across the replicas.
-    global_batch = config.batch_size * strategy.num_replicas_in_sync
     augment = make_augmenter(config.augmentation, config.seed)
     # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
     mirrored = strategy.num_replicas_in_sync > 1

@@ -1,0 +1,145 @@
+"""End to end in headless Chromium: upload, live webcam (a fake camera), training curves.
+
+Chromium is Debian's (``/usr/bin/chromium``); Playwright drives it.  Screenshots are saved in
+``test-artifacts/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import write_kaggle_layout, zip_folder
+from video import write_y4m
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "assets" / "examples"
+ARTIFACTS = ROOT / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The real app with the shipped model, on loopback."""
+    import app
+    from rps.service import ModelService
+
+    state = tmp_path_factory.mktemp("browser-state")
+    demo = app.create_app(ModelService(state), state_dir=state)
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                        allowed_paths=[str(state)])
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def camera_video(tmp_path_factory) -> Path:
+    """A fake webcam: a rock for three seconds, then paper for three, looping."""
+    folder = tmp_path_factory.mktemp("camera")
+    return write_y4m([EXAMPLES / "rock-1.png", EXAMPLES / "paper-1.png"], folder / "hands.y4m", seconds_each=3.0)
+
+
+@pytest.fixture(scope="module")
+def browser(camera_video):
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run",
+                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  f"--use-file-for-fake-video-capture={camera_video}"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(server)
+    page.wait_for_selector("#photo", timeout=30_000)
+    yield page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    page.close()
+
+
+def label_text(page, element_id: str) -> str:
+    locator = page.locator(f"#{element_id} h2")
+    return locator.first.inner_text().strip() if locator.count() else ""
+
+
+def wait_for(predicate, seconds: float, interval: float = 0.25):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def test_upload_an_image_and_read_the_label(page):
+    page.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / "scissors-1.png"))
+    assert wait_for(lambda: label_text(page, "prediction") == "scissors", 30), label_text(page, "prediction")
+
+
+def test_live_webcam_label_follows_the_hand(page):
+    page.get_by_role("tab", name="Live").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_role("button", name="capture photo").click()
+    seen = set()
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline and not {"rock", "paper"} <= seen:
+        text = label_text(page, "live-prediction")
+        if text:
+            seen.add(text)
+        time.sleep(0.2)
+    assert {"rock", "paper"} <= seen, seen
+    found = wait_for(lambda: re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text()), 5)
+    assert found and float(found.group(1)) >= 5.0, page.locator("#fps").inner_text()
+
+
+def test_training_curves_grow_in_the_browser(page, tmp_path):
+    archive = zip_folder(write_kaggle_layout(tmp_path / "data", per_class=9), tmp_path / "tiny.zip")
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#dataset-zip input[type=file]").set_input_files(str(archive))
+    page.get_by_label("Epochs", exact=True).fill("4")
+    page.get_by_label("Batch size", exact=True).fill("8")
+    page.get_by_label("Input size (pixels)").fill("32")
+    for label, choice in (("Architecture", "baseline"), ("Augmentation", "none")):
+        box = page.get_by_role("combobox", name=label)
+        box.click()
+        page.get_by_role("option", name=choice, exact=True).click()
+    time.sleep(1)
+    page.get_by_role("button", name="Start training").click()
+    epochs_seen = set()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        progress = page.locator("#train-progress").inner_text()
+        if "epoch" in progress:
+            epochs_seen.add(progress.split("epoch ")[1].split("/")[0])
+        if "test accuracy" in page.locator("#train-results").inner_text():
+            break
+        errors = page.locator(".toast-body")
+        assert errors.count() == 0, errors.first.inner_text()
+        time.sleep(0.5)
+    assert "test accuracy" in page.locator("#train-results").inner_text()
+    assert len(epochs_seen) >= 2, epochs_seen  # the progress moved through the epochs
+    plot = page.locator("#loss-plot")
+    assert plot.locator("canvas, svg").count() > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    plot.screenshot(path=str(ARTIFACTS / "loss-curve.png"))
