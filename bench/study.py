@@ -52,8 +52,9 @@ def main() -> None:
             "total_seconds": round(time.monotonic() - started, 1),
         })
         print(rows[-1], flush=True)
-    payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs, "rows": rows}
-    save_results("study", payload)
+        # Saved after each model: a long run that is cut short still leaves its figures.
+        payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs, "rows": rows}
+        save_results("study", payload)
     print(f"\n{payload['machine']}")
     print("| model | test accuracy (here) | s/epoch (here) | epochs run | study test accuracy | study time/epoch |")
     print("|---|---|---|---|---|---|")

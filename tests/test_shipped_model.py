@@ -1,0 +1,41 @@
+"""The model in assets/: loads by default, declares its classes and size, labels the examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rps.prediction import SHIPPED_MODEL, Predictor, top_label
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "assets" / "examples").glob("*.png"))
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return Predictor()
+
+
+def test_default_predictor_is_the_shipped_model(shipped):
+    assert shipped.bundle.folder == SHIPPED_MODEL
+    metadata = json.loads((SHIPPED_MODEL / "model.json").read_text())
+    assert shipped.class_names == metadata["class_names"] == ["paper", "rock", "scissors"]
+    assert shipped.image_size == metadata["image_size"]
+    assert shipped.bundle.model.input_shape == (None, shipped.image_size, shipped.image_size, 3)
+
+
+def test_model_file_is_small_enough_for_a_space():
+    assert (SHIPPED_MODEL / "model.keras").stat().st_size <= 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_labels_every_example_right(shipped, example):
+    expected = example.name.split("-")[0]
+    assert top_label(shipped.predict(example)) == expected
+
+
+def test_card_states_the_measured_figures():
+    card = (SHIPPED_MODEL.parent / "MODEL_CARD.md").read_text()
+    metrics = json.loads((SHIPPED_MODEL / "model.json").read_text())["metrics"]
+    assert f"{metrics['test_accuracy']:.1%}" in card
