@@ -98,14 +98,23 @@ def _user_error(error: Exception) -> gr.Error:
 
 
 def classify_image(service, image_path):
-    """Probabilities for ``gr.Label`` and the image as the model received it."""
+    """Probabilities for ``gr.Label``."""
     if image_path is None:
-        return None, None
+        return None
     try:
-        probabilities, prepared = service.classify(image_path)
+        return service.classify(image_path)[0]
     except RpsError as error:
         raise _user_error(error) from None
-    return probabilities, prepared
+
+
+def model_view(service, image_path):
+    """The image exactly as the model receives it (a resize, no second inference)."""
+    if image_path is None:
+        return None
+    try:
+        return service.prepare(image_path)
+    except RpsError:
+        return None  # the classify step has already told the user what is wrong
 
 
 def live_classify(service, frame, recent):
@@ -243,7 +252,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     state_dir = Path(state_dir or tempfile.mkdtemp(prefix="rps-app-"))
     class_count = len(service.served_metadata()["class_names"])
 
-    with gr.Blocks(title="Rock Paper Scissors") as demo:
+    # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
+    with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Rock · Paper · Scissors\nShow a hand; a small CNN tells rock, paper or scissors.")
         if getattr(service, "startup_warning", ""):
             gr.Markdown(f"> {service.startup_warning}")
@@ -258,9 +268,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 with gr.Column():
                     label = gr.Label(num_top_classes=class_count, label="Prediction", elem_id="prediction")
                     seen = gr.Image(label="What the model sees", interactive=False, height=200)
-            photo.change(lambda path: classify_image(service, path)[0], photo, label, api_name="classify",
+            photo.change(lambda path: classify_image(service, path), photo, label, api_name="classify",
                          concurrency_limit=8).then(
-                lambda path: classify_image(service, path)[1], photo, seen, api_visibility="private")
+                lambda path: model_view(service, path), photo, seen, api_visibility="private")
 
         with gr.Tab("Live"):
             gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")

@@ -6,14 +6,32 @@ Bad input exits with status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
-# TensorFlow's C++ start-up chatter buries the one line a user needs to read.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter ("could not find cuda drivers" on every CPU machine) buries
+# the one line a user needs to read.  Set TF_CPP_MIN_LOG_LEVEL=0 to see it again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence stderr at the file-descriptor level: C++ logs bypass ``sys.stderr``."""
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+        yield
+        return
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _positive(text: str) -> int:
@@ -26,7 +44,7 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from rps.architectures import ARCHITECTURES
     from rps.augmentation import RECIPES
-    from rps.config import TrainConfig
+    from rps.config import SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m rps", description=__doc__.splitlines()[0])
@@ -45,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augmentation", choices=RECIPES, default=defaults.augmentation)
     train.add_argument("--patience", type=int, default=defaults.patience,
                        help="early-stopping patience on val_loss (0: off)")
+    train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
+                       help="learning rate: constant, or cosine decay to zero over the run")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
 
@@ -82,7 +102,7 @@ def run_train(args) -> None:
     config = TrainConfig(
         architecture=args.arch, image_size=args.image_size, batch_size=args.batch_size,
         epochs=args.epochs, learning_rate=args.learning_rate, augmentation=args.augmentation,
-        patience=args.patience, seed=args.seed,
+        patience=args.patience, seed=args.seed, schedule=args.schedule,
     )
     out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
     dataset = open_dataset(args.data)
@@ -144,6 +164,8 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    with _native_stderr_silenced():
+        import tensorflow  # noqa: F401  (imported here, once, with its start-up logs silenced)
     args = build_parser().parse_args(argv)
     from rps.errors import RpsError
 

@@ -112,6 +112,10 @@ class ModelService:
         prepared = predictor.prepare(image)
         return predictor.predict_prepared(prepared), prepared
 
+    def prepare(self, image: ImageInput) -> np.ndarray:
+        """The image as the served model receives it."""
+        return self.predictor.prepare(image)
+
     def served_metadata(self) -> dict:
         return self.predictor.metadata
 

@@ -31,6 +31,9 @@ class FakeService:
             raise self.fail_with
         return {"paper": 0.1, "rock": 0.8, "scissors": 0.1}, np.zeros((8, 8, 3), np.uint8)
 
+    def prepare(self, image):
+        return self.classify(image)[1]
+
     def served_metadata(self):
         return {"class_names": ["paper", "rock", "scissors"], "image_size": 8, "architecture": "fake",
                 "metrics": {"test_accuracy": 0.5}, "config": {"epochs": 1}}
@@ -49,9 +52,9 @@ class FakeService:
 
 
 def test_classify_handler_returns_label_and_model_view():
-    probabilities, seen = app.classify_image(FakeService(), "any.png")
-    assert probabilities["rock"] == 0.8 and seen.shape == (8, 8, 3)
-    assert app.classify_image(FakeService(), None) == (None, None)
+    assert app.classify_image(FakeService(), "any.png")["rock"] == 0.8
+    assert app.model_view(FakeService(), "any.png").shape == (8, 8, 3)
+    assert app.classify_image(FakeService(), None) is None
 
 
 def test_classify_handler_turns_library_errors_into_gr_error():

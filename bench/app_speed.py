@@ -1,0 +1,102 @@
+"""The app's speed as a user meets it, on loopback with the shipped model.
+
+1. ``/classify`` round trip through ``gradio_client`` (upload, queue, inference, response):
+   p50 and p95 over ``--requests`` calls, one at a time.
+2. Live: labelled frames per second in headless Chromium fed a fake webcam (Debian's
+   ``/usr/bin/chromium``), read from the page for ``--seconds``.
+
+    python bench/app_speed.py [--requests 100] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine, save_results
+
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def classify_latency(url: str, requests: int) -> dict:
+    from gradio_client import Client, handle_file
+
+    client = Client(url, verbose=False)
+    examples = sorted((ROOT / "assets" / "examples").glob("*.png"))
+    for example in examples:
+        client.predict(handle_file(str(example)), api_name="/classify")
+    timings = []
+    for index in range(requests):
+        started = time.perf_counter()
+        client.predict(handle_file(str(examples[index % len(examples)])), api_name="/classify")
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {"requests": requests, "p50_ms": round(statistics.median(timings), 1),
+            "p95_ms": round(timings[int(0.95 * len(timings)) - 1], 1)}
+
+
+def live_rate(url: str, seconds: float) -> dict:
+    from playwright.sync_api import sync_playwright
+    from video import write_y4m
+
+    folder = Path(tempfile.mkdtemp())
+    examples = ROOT / "assets" / "examples"
+    video = write_y4m([examples / "rock-1.png", examples / "paper-1.png"], folder / "cam.y4m")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  f"--use-file-for-fake-video-capture={video}"])
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_role("tab", name="Live").click()
+        page.get_by_text("Click to Access Webcam").click()
+        page.get_by_role("button", name="capture photo").click()
+        samples, labels = [], set()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            found = re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text())
+            if found:
+                samples.append(float(found.group(1)))
+            heading = page.locator("#live-prediction h2")
+            if heading.count():
+                labels.add(heading.first.inner_text().strip())
+        browser.close()
+    steady = samples[len(samples) // 3:] or [0.0]
+    return {"seconds": seconds, "frames_per_second_median": round(statistics.median(steady), 1),
+            "frames_per_second_min": round(min(steady), 1), "labels_seen": sorted(labels)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    import app
+    from rps.service import ModelService
+
+    state = Path(tempfile.mkdtemp(prefix="rps-bench-"))
+    demo = app.create_app(ModelService(state), state_dir=state)
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        payload = {"machine": machine(), "classify": classify_latency(demo.local_url, args.requests),
+                   "live": live_rate(demo.local_url, args.seconds)}
+    finally:
+        demo.close()
+    save_results("app_speed", payload)
+    print(payload["machine"])
+    print(f"/classify round trip: p50 {payload['classify']['p50_ms']} ms, p95 {payload['classify']['p95_ms']} ms "
+          f"over {args.requests} requests (goal p50 <= 100 ms)")
+    print(f"live: {payload['live']['frames_per_second_median']} labelled frames/s median "
+          f"(min {payload['live']['frames_per_second_min']}; goal >= 5), labels seen {payload['live']['labels_seen']}")
+
+
+if __name__ == "__main__":
+    main()

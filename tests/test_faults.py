@@ -1,0 +1,56 @@
+"""Faults: a process killed mid-training leaves what is served, and every saved model, loadable.
+
+A full disk while saving is tested in test_training; a failed promotion in test_service.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import write_kaggle_layout
+from rps.artifacts import load_bundle
+from rps.service import ModelService
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TRAIN_FOREVER = """
+import sys, time
+sys.path[:0] = [{root!r}, {tests!r}]
+from rps.config import TrainConfig
+from rps.service import ModelService
+service = ModelService({state!r}, bundled_model={bundled!r})
+job = service.start_training({data!r}, TrainConfig(architecture="baseline", image_size=32, batch_size=2,
+                             epochs=500, augmentation="none", patience=0))
+while job.progress().step == 0:
+    time.sleep(0.05)
+print("RUNNING", flush=True)
+time.sleep(600)
+"""
+
+
+def test_killing_the_process_during_training_leaves_everything_loadable(tmp_path, tiny_model):
+    data = write_kaggle_layout(tmp_path / "data")
+    state = tmp_path / "state"
+    script = TRAIN_FOREVER.format(root=str(ROOT), tests=str(ROOT / "tests"), state=str(state),
+                                  bundled=str(tiny_model), data=str(data))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        line = ""
+        while "RUNNING" not in line and time.monotonic() < deadline:
+            line = process.stdout.readline()
+        assert "RUNNING" in line
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    # No run folder claims to be complete; the hidden staging area is all a kill can leave.
+    visible = [p for p in (state / "runs").iterdir() if not p.name.startswith(".")]
+    assert visible == []
+    restarted = ModelService(state, bundled_model=tiny_model)
+    assert restarted.served_folder() == tiny_model
+    assert load_bundle(tiny_model).class_names == ["paper", "rock", "scissors"]
