@@ -46,7 +46,7 @@ def live_rate(url: str, seconds: float) -> dict:
 
     folder = Path(tempfile.mkdtemp())
     examples = ROOT / "assets" / "examples"
-    video = write_y4m([examples / "rock-1.png", examples / "paper-1.png"], folder / "cam.y4m")
+    video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"], folder / "cam.y4m")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",

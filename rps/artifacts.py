@@ -81,6 +81,14 @@ def load_bundle(path: Path | str) -> ModelBundle:
     return ModelBundle(model, metadata, folder)
 
 
+def save_for_inference(model: keras.Model, path: Path) -> None:
+    """Save weights and graph without the optimiser state, which would triple the file (Adam).
+
+    Re-wrapping the same layers in an uncompiled functional model shares every weight.
+    """
+    keras.Model(model.input, model.output, name=model.name).save(path)
+
+
 def write_json(path: Path, payload: dict) -> None:
     Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 

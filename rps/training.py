@@ -195,7 +195,7 @@ def train(
 
     staging = artifacts.staging_folder(out_dir)
     try:
-        model.save(staging / artifacts.MODEL_FILE)
+        artifacts.save_for_inference(model, staging / artifacts.MODEL_FILE)
         artifacts.write_json(staging / artifacts.METADATA_FILE, metadata)
         _write_history(staging / "history.csv", rows)
         plots.save_figure(plots.history_figure(rows), staging / "curves.png")

@@ -45,9 +45,14 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def camera_video(tmp_path_factory) -> Path:
-    """A fake webcam: a rock for three seconds, then paper for three, looping."""
+    """A fake webcam: a rock for three seconds, then scissors for three, looping.
+
+    Paper is left out: the shipped model gets these paper renders wrong (a known defect tested
+    in test_shipped_model); this test is about the label following the hand.
+    """
     folder = tmp_path_factory.mktemp("camera")
-    return write_y4m([EXAMPLES / "rock-1.png", EXAMPLES / "paper-1.png"], folder / "hands.y4m", seconds_each=3.0)
+    return write_y4m([EXAMPLES / "rock-1.png", EXAMPLES / "scissors-1.png"], folder / "hands.y4m",
+                     seconds_each=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +108,12 @@ def test_live_webcam_label_follows_the_hand(page):
     page.get_by_role("button", name="capture photo").click()
     seen = set()
     deadline = time.monotonic() + 25
-    while time.monotonic() < deadline and not {"rock", "paper"} <= seen:
+    while time.monotonic() < deadline and not {"rock", "scissors"} <= seen:
         text = label_text(page, "live-prediction")
         if text:
             seen.add(text)
         time.sleep(0.2)
-    assert {"rock", "paper"} <= seen, seen
+    assert {"rock", "scissors"} <= seen, seen
     found = wait_for(lambda: re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text()), 5)
     assert found and float(found.group(1)) >= 5.0, page.locator("#fps").inner_text()
 
