@@ -57,6 +57,9 @@ class PhotoInput(gr.Image):
         except gr.Error:
             raise
         except Exception as error:  # PIL raises several types for unreadable files
+            path = getattr(payload, "path", None)
+            if path and os.path.isfile(path) and os.path.getsize(path) == 0:
+                raise gr.Error("The file is empty: upload a PNG, JPEG, BMP or GIF photo.") from None
             raise gr.Error(f"That file is not a usable image ({type(error).__name__}). "
                            "Upload a PNG, JPEG, BMP or GIF photo.") from None
 

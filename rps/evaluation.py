@@ -53,7 +53,8 @@ def predict_split(
     model: keras.Model, images: LabelledImages, image_size: int, batch_size: int = 64
 ) -> np.ndarray:
     """Class probabilities for every image of the split, in order."""
-    dataset = make_dataset(images, image_size, batch_size).map(lambda x, y: x)
+    # One pass: caching would only hold a second copy of the split in memory.
+    dataset = make_dataset(images, image_size, batch_size, cache_budget=0).map(lambda x, y: x)
     try:
         return np.concatenate([model(batch, training=False).numpy() for batch in dataset])
     except tf.errors.InvalidArgumentError as error:

@@ -154,6 +154,8 @@ def train(
             f"An image could not be decoded during training: {error.message.splitlines()[0]}"
         ) from None
     seconds = time.monotonic() - started
+    # Free the pipelines' in-memory caches before evaluating: they can hold gigabytes.
+    del train_data, validation_data
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
     rows = _history_rows(history)

@@ -144,9 +144,10 @@ def non_utf8_names(tmp_path: Path) -> Path:
 
 
 def no_images(tmp_path: Path) -> Path:
-    folder = tmp_path / "noimg" / "rock"
-    folder.mkdir(parents=True)
-    (folder / "readme.txt").write_text("hi")
+    for label in ("paper", "rock"):
+        folder = tmp_path / "noimg" / label
+        folder.mkdir(parents=True)
+        (folder / "readme.txt").write_text("hi")
     return zip_folder(tmp_path / "noimg", tmp_path / "noimg.zip")
 
 
@@ -240,7 +241,8 @@ def test_app_refuses_bad_zips_and_keeps_serving(client, tmp_path, case):
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"n_epochs": 0}, "epochs"), ({"batch": 0}, "batch_size"), ({"rate": -0.1}, "learning_rate"),
+    # A negative rate is stopped by the form's own minimum, with Gradio's message.
+    [({"n_epochs": 0}, "epochs"), ({"batch": 0}, "batch_size"), ({"rate": -0.1}, "minimum value 0"),
      ({"size": 7}, "image_size"), ({"size": 10000}, "image_size")],
 )
 def test_app_refuses_out_of_range_training_settings(client, tmp_path, overrides, message):
