@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +75,10 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
 
 
 def test_module_entry_point_prints_one_line_on_error(tmp_path):
+    # As a user runs it: without the test session's TF_CPP_MIN_LOG_LEVEL.
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-m", "rps", "predict", "--model", str(tmp_path), "x.png"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, env=environment)
     assert done.returncode == 2
     # One line: TensorFlow's native start-up logs are silenced too.
     assert done.stderr.strip().splitlines() == [f"error: No model at {tmp_path / 'model.keras'}."]
