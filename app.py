@@ -31,7 +31,6 @@ from rps.devices import describe_device  # noqa: E402
 from rps.errors import RpsError  # noqa: E402
 from rps.images import MAX_FILE_BYTES  # noqa: E402
 from rps.kaggle_download import download_dataset  # noqa: E402
-from rps.prediction import top_label  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (HERE / "assets" / "examples").glob("*.png"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
 
 import keras
@@ -25,8 +26,6 @@ def describe_device(devices: tuple[str, ...] | None = None) -> str:
     if names:
         suffix = f" (x{len(names)})" if len(names) > 1 else ""
         return f"GPU: {names[0]}{suffix}"
-    import os
-
     return f"CPU ({os.cpu_count()} cores)"
 
 

@@ -182,7 +182,7 @@ def test_client_training_streams_updates_and_finishes(launched):
 def test_client_second_training_is_refused_while_one_runs(launched):
     client, service, uploads = launched
     archive = zip_folder(write_kaggle_layout(uploads / "data-slow", per_class=12), uploads / "slow.zip")
-    first = client.submit(**train_args(archive, epochs=300, batch=2))
+    client.submit(**train_args(archive, epochs=300, batch=2))  # runs until stopped below
     deadline = time.monotonic() + 60
     while (service.job is None or service.job.status != "running") and time.monotonic() < deadline:
         time.sleep(0.2)
