@@ -111,7 +111,7 @@ def main() -> None:
         "other skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
         "- The training hands are rendered; the robust augmentation (background replacement, full "
         "rotation, colour jitter, blur and noise) narrows but does not close the gap to real hands.",
-        "- Frames are stretched to a square; a hand that fills only a corner of a wide frame is small for the model.",
+        "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
     (ROOT / "assets" / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
     print(f"Wrote {ROOT / 'assets' / 'MODEL_CARD.md'}")

@@ -33,11 +33,30 @@ def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
 def resize_for_model(image: tf.Tensor, image_size: int) -> tf.Tensor:
     """The one resize used for training, evaluation and prediction alike.
 
-    The whole frame is stretched to a square: hands that enter from the side are never cut
-    off by a crop, and the robust augmentation trains on aspect changes of this size.
+    The aspect ratio is kept: the longer side is scaled to ``image_size`` and the shorter one
+    is extended by repeating its edge rows (or columns), which are background in a photo of a
+    hand.  Stretching a 640x480 webcam frame to a square squashes an open hand that enters
+    from the side into something fist-like; a crop would cut its fingers off.
     """
-    resized = tf.image.resize(image, [image_size, image_size], antialias=True)
+    shape = tf.shape(image)
+    height, width = shape[0], shape[1]
+    scale = image_size / tf.cast(tf.maximum(height, width), tf.float32)
+    new_height = tf.clip_by_value(tf.cast(tf.round(tf.cast(height, tf.float32) * scale), tf.int32), 1, image_size)
+    new_width = tf.clip_by_value(tf.cast(tf.round(tf.cast(width, tf.float32) * scale), tf.int32), 1, image_size)
+    resized = tf.image.resize(image, [new_height, new_width], antialias=True)
+    resized = _extend_edges(resized, image_size - new_height, axis=0)
+    resized = _extend_edges(resized, image_size - new_width, axis=1)
+    resized = tf.ensure_shape(resized, [image_size, image_size, 3])
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def _extend_edges(image: tf.Tensor, missing: tf.Tensor, axis: int) -> tf.Tensor:
+    """Pad ``missing`` rows (axis 0) or columns (axis 1), split over both sides, by edge repetition."""
+    before = missing // 2
+    first = tf.gather(image, [0], axis=axis)
+    last = tf.gather(image, [tf.shape(image)[axis] - 1], axis=axis)
+    return tf.concat([tf.repeat(first, before, axis=axis), image,
+                      tf.repeat(last, missing - before, axis=axis)], axis=axis)
 
 
 def fits_in_cache(image_count: int, image_size: int, budget: int = DEFAULT_CACHE_BYTES) -> bool:

@@ -205,3 +205,40 @@ def test_client_bad_zip_layout_is_a_clear_error(launched):
     archive = zip_folder(uploads / "one-class", uploads / "one.zip")
     with pytest.raises(Exception, match="only one class"):
         client.predict(**train_args(archive))
+
+
+def test_kaggle_credentials_never_reach_page_logs_runs_or_metadata(launched, monkeypatch, capfd, caplog):
+    """A training from the (faked) Kaggle download, with the key in the environment as a Space
+    secret would be: the key appears in no output, page, log line or file the app wrote."""
+    import functools
+    import httpx
+    from rps import kaggle_download
+
+    secret = "kaggle-secret-6f1d0c9e"
+    monkeypatch.setenv("KAGGLE_USERNAME", "ann")
+    monkeypatch.setenv("KAGGLE_KEY", secret)
+    client, service, uploads = launched
+    source = zip_folder(write_kaggle_layout(uploads / "kaggle-src"), uploads / "kaggle.zip", "Rock-Paper-Scissors/")
+
+    class FakeKaggleApi:
+        def dataset_download_files(self, dataset, path, quiet, unzip):
+            print(f"downloading {dataset}")  # what the real client prints, without the key
+            (Path(path) / "dataset.zip").write_bytes(source.read_bytes())
+
+    monkeypatch.setattr(app, "download_dataset",
+                        functools.partial(kaggle_download.download_dataset, api_factory=FakeKaggleApi))
+    args = train_args(source, epochs=1) | {"source_kind": "Kaggle: the study's dataset", "upload_path": None}
+    outputs = client.predict(**args)
+    assert "test accuracy" in outputs[3]
+    run_id = outputs[7]
+    assert service.job.status == "finished" and run_id
+
+    captured = capfd.readouterr()
+    seen = [repr(outputs), captured.out, captured.err, caplog.text]
+    for path in ("/", "/config", "/gradio_api/info"):
+        seen.append(httpx.get(client.src.rstrip("/") + path, timeout=30).text)
+    written = [file for file in Path(service.state_dir).rglob("*") if file.is_file()]
+    assert service.runs_dir / run_id / "model.json" in written  # the scan covers the run folder
+    seen += [file.read_bytes().decode("latin-1") for file in written]
+    assert "downloading" in captured.out  # the download did run and print
+    assert not [text[:200] for text in seen if secret in text]

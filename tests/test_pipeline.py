@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from rps.datasets import LabelledImages
-from rps.pipeline import make_dataset
+from rps.pipeline import make_dataset, resize_for_model
 
 
 def write_formats(folder):
@@ -19,6 +19,24 @@ def write_formats(folder):
         image.save(folder / name)
         paths.append(str(folder / name))
     return LabelledImages(tuple(paths), tuple([0, 1] * 3))
+
+
+def test_resize_keeps_the_aspect_ratio_and_extends_the_edges():
+    """A landscape frame: a white square on green stays square, the added rows are green."""
+    frame = np.zeros((200, 300, 3), np.uint8)
+    frame[..., 1] = 180
+    frame[50:150, 100:200] = 255
+    resized = resize_for_model(frame, 60).numpy()
+    white = np.argwhere(resized.min(axis=-1) > 200)
+    height, width = white.max(axis=0) - white.min(axis=0) + 1
+    assert resized.shape == (60, 60, 3)
+    assert abs(int(height) - int(width)) <= 1 and 18 <= width <= 22  # 100/300 of 60, not stretched
+    assert (resized[:10, :, 1] == 180).all() and (resized[-10:, :, 1] == 180).all()
+
+
+def test_resize_handles_extreme_shapes():
+    for shape in [(1, 1000, 3), (1000, 1, 3), (7, 3, 3), (64, 64, 3)]:
+        assert resize_for_model(np.full(shape, 9, np.uint8), 32).shape == (32, 32, 3)
 
 
 def test_every_format_decodes_to_rgb_of_the_model_size(tmp_path):
