@@ -29,7 +29,7 @@ from rps.datasets import Dataset, LabelledImages, split_by_sequence
 from rps.devices import choose_strategy, describe_device, precision_policy
 from rps.errors import DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, evaluate_model
-from rps.pipeline import make_dataset
+from rps.pipeline import DEFAULT_CACHE_BYTES, fits_in_cache, make_dataset
 
 
 @dataclass(frozen=True)
@@ -125,8 +125,12 @@ def train(
         train_images, config.image_size, global_batch, shuffle=True, augment=augment,
         seed=config.seed, drop_remainder=mirrored,
     )
+    # When the training split streams from disk, the run is in low-memory mode: caching the
+    # validation split would save a little decoding and cost up to the whole cache budget again.
+    streaming = not fits_in_cache(len(train_images), config.image_size)
     validation_data = make_dataset(
-        validation_images, config.image_size, global_batch, drop_remainder=mirrored
+        validation_images, config.image_size, global_batch, drop_remainder=mirrored,
+        cache_budget=0 if streaming else DEFAULT_CACHE_BYTES,
     )
 
     stop_event = stop_event or threading.Event()
