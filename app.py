@@ -214,10 +214,15 @@ def results_text(job) -> str:
     return "\n".join(lines)
 
 
-def zip_run(folder: Path) -> str:
-    """A downloadable archive of the run, outside the run folder so the run stays untouched."""
-    target = Path(tempfile.mkdtemp(prefix="rps-download-")) / folder.name
-    return shutil.make_archive(str(target), "zip", root_dir=folder)
+def zip_run(folder: Path, downloads: Path) -> str:
+    """A downloadable archive of the run, outside the run folder so the run stays untouched.
+
+    Gradio copies it into its own cache (emptied by ``delete_cache``), so only the latest
+    archive is kept here.
+    """
+    shutil.rmtree(downloads, ignore_errors=True)
+    downloads.mkdir(parents=True)
+    return shutil.make_archive(str(downloads / folder.name), "zip", root_dir=folder)
 
 
 def resolve_training_data(service, state_dir: Path, source: str, upload, server_folder: str):
@@ -353,7 +358,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 yield (progress_text(job), curves_frame(job.result.history, "loss"),
                        curves_frame(job.result.history, "accuracy"), results_text(job),
                        str(folder_path / "confusion.png"), str(folder_path / "curves.png"),
-                       zip_run(folder_path), job.run_id, gr.update(interactive=True))
+                       zip_run(folder_path, state_dir / "downloads"), job.run_id, gr.update(interactive=True))
 
             architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
                                 api_visibility="private")

@@ -22,7 +22,7 @@ from rps.datasets import open_dataset, read_class_folders
 from rps.evaluation import evaluate_model
 from rps.training import train
 
-VARIANTS = ["robust", "robust-no-background", "robust-no-rotation", "robust-no-colour", "robust-no-blur", "study"]
+VARIANTS = ["study", "robust-no-rotation", "robust-no-background", "robust", "robust-no-colour", "robust-no-blur", "none"]
 
 
 def main() -> None:

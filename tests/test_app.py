@@ -242,3 +242,12 @@ def test_kaggle_credentials_never_reach_page_logs_runs_or_metadata(launched, mon
     seen += [file.read_bytes().decode("latin-1") for file in written]
     assert "downloading" in captured.out  # the download did run and print
     assert not [text[:200] for text in seen if secret in text]
+
+
+def test_model_downloads_keep_only_the_latest_archive(tmp_path):
+    for name in ("run-a", "run-b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.json").write_text("{}")
+        archive = Path(app.zip_run(tmp_path / name, tmp_path / "downloads"))
+    assert archive.name == "run-b.zip" and archive.is_file()
+    assert [p.name for p in (tmp_path / "downloads").iterdir()] == ["run-b.zip"]

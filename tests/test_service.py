@@ -121,3 +121,27 @@ def test_promoted_pointer_is_plain_json(service, tmp_path):
     wait_until_done(job)
     service.promote(job.run_id)
     assert json.loads((tmp_path / "state" / "served.json").read_text()) == {"run_id": job.run_id}
+
+
+def test_unpacked_uploads_are_removed_whatever_the_ending(service, tmp_path, monkeypatch):
+    """An uploaded zip is unpacked to a temporary folder that goes when the run ends:
+    finished, stopped, or refused for a bad layout."""
+    import tempfile
+
+    from conftest import zip_folder
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    good = zip_folder(write_kaggle_layout(tmp_path / "good"), tmp_path / "good.zip")
+    write_kaggle_layout(tmp_path / "one-class")
+    bad = zip_folder(tmp_path / "one-class" / "train" / "rock", tmp_path / "bad.zip", "rock/")
+
+    wait_until_done(service.start_training(good, TINY))
+    job = service.start_training(good, SLOW)
+    assert list(scratch.glob("rps-upload-*"))  # unpacked while it runs
+    service.stop_training()
+    wait_until_done(job)
+    with pytest.raises(DatasetError):
+        service.start_training(bad, TINY)
+    assert not list(scratch.iterdir())
