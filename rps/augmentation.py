@@ -87,46 +87,6 @@ class ReplaceBackground(layers.Layer):
         return images * (1.0 - mask) + backgrounds * mask
 
 
-def close_gaps(images: tf.Tensor, kernel: int) -> tf.Tensor:
-    """Morphological closing of the dark hand on a bright backdrop: a minimum filter, then a
-    maximum filter of the same size, per channel."""
-    dilated = -tf.nn.max_pool2d(-images, kernel, 1, "SAME")
-    return tf.nn.max_pool2d(dilated, kernel, 1, "SAME")
-
-
-class CloseFingerGaps(layers.Layer):
-    """Close the gaps between spread fingers in some images.
-
-    The training set's open hands spread their fingers, while real hands (and the test set's)
-    often hold them together; a model that learned "paper has gaps between its fingers" calls
-    those rock or scissors.  A closing fills gaps narrower than its kernel and keeps the outline
-    and the wide V of scissors.  It runs first, while the backdrop is still white.  Kernels are
-    given for a 64-pixel image and scale with the image.
-    """
-
-    def __init__(self, probability: float = 0.5, kernels: tuple[int, ...] = (3, 5),
-                 seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.probability = probability
-        self.kernels = kernels
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=True):
-        if not training:
-            return images
-        width = images.shape[2] or 64
-        scaled = [max(3, 2 * round(kernel * width / 64 / 2) + 1) for kernel in self.kernels]
-        batch = tf.shape(images)[0]
-        draw = keras.random.uniform([batch, 1, 1, 1], 0.0, 1.0, seed=self.seed_generator)
-        output = images
-        # Each kernel gets an equal share of the probability; the rest of the images pass as is.
-        share = self.probability / len(scaled)
-        for index, kernel in enumerate(scaled):
-            chosen = tf.cast((draw >= index * share) & (draw < (index + 1) * share), images.dtype)
-            output = output * (1.0 - chosen) + close_gaps(images, kernel) * chosen
-        return output
-
-
 class RandomNoise(layers.Layer):
     """Gaussian pixel noise of a random strength per image (sensor noise of cheap webcams)."""
 
@@ -150,13 +110,11 @@ def robust_layers(
     full_rotation: bool = True,
     colour: bool = True,
     blur_and_noise: bool = True,
-    closed_fingers: bool = True,
 ) -> list[keras.layers.Layer]:
     """The shipped model's recipe; each switch is one row of the ablation in ``bench/``."""
     white = 255.0
     rotation = 0.5 if full_rotation else 20 / 360
-    stack: list[keras.layers.Layer] = [CloseFingerGaps(0.5, seed=seed)] if closed_fingers else []
-    stack += [
+    stack: list[keras.layers.Layer] = [
         # Geometry first, filling with white so the background swap also covers the corners.
         layers.RandomRotation(rotation, fill_mode="constant", fill_value=white, seed=seed),
         # Independent height and width factors change the aspect ratio too (webcam frames are
@@ -200,7 +158,7 @@ def make_augmenter(recipe: str, seed: int | None = None) -> Augmenter | None:
     elif recipe.startswith("robust-no-"):
         switch = recipe.removeprefix("robust-no-").replace("-", "_")
         options = {"background": "replace_background", "rotation": "full_rotation",
-                   "colour": "colour", "blur": "blur_and_noise", "closing": "closed_fingers"}
+                   "colour": "colour", "blur": "blur_and_noise"}
         if switch not in options:
             raise ValueError(f"Unknown augmentation {recipe!r}; choose from {RECIPES}.")
         stack = robust_layers(seed, **{options[switch]: False})

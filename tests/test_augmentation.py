@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import draw_gesture
-from rps.augmentation import CloseFingerGaps, background_mask, close_gaps, make_augmenter
+from rps.augmentation import background_mask, make_augmenter
 
 
 def gesture_batch(size=48):
@@ -66,22 +66,3 @@ def test_pipeline_keeps_labels_aligned_under_augmentation(tmp_path):
     for images, batch_labels in dataset:
         red_dominant = images.numpy()[..., 0].mean(axis=(1, 2)) > images.numpy()[..., 2].mean(axis=(1, 2))
         assert list(red_dominant) == [label == 0 for label in batch_labels.numpy()]
-
-
-def test_closing_fills_narrow_gaps_between_fingers_and_keeps_wide_ones():
-    """Dark 'fingers' on white: a 2-pixel gap closes, a 12-pixel gap (a scissors V) stays."""
-    image = np.full((1, 64, 64, 3), 255.0, np.float32)
-    for left in (10, 16, 22):  # three fingers 4 px wide, 2 px apart
-        image[0, 10:50, left:left + 4] = 80.0
-    image[0, 10:50, 38:42] = 80.0  # a fourth finger 12 px away
-    closed = close_gaps(tf.constant(image), 3).numpy()[0]
-    assert (closed[20:40, 14:16] == 80.0).all() and (closed[20:40, 20:22] == 80.0).all()
-    assert (closed[20:40, 28:36] == 255.0).all()
-    assert (closed[:5] == 255.0).all() and (closed[20:40, 10:26] == 80.0).all()  # outline kept
-
-
-def test_closing_layer_only_touches_its_share_of_images():
-    images = tf.constant(np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3)).astype("float32"))
-    changed = np.any(CloseFingerGaps(0.5, seed=0)(images).numpy() != images.numpy(), axis=(1, 2, 3))
-    assert 10 < changed.sum() < 54
-    assert not np.any(CloseFingerGaps(0.0, seed=0)(images).numpy() != images.numpy())
