@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from rps.architectures import ARCHITECTURES
-from rps.augmentation import RECIPES
+from rps.augmentation import ABLATIONS, RECIPES
 from rps.errors import ConfigError
 
 SCHEDULES = ("constant", "cosine")
@@ -46,9 +46,9 @@ class TrainConfig:
             raise ConfigError(
                 f"Unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}."
             )
-        if not (self.augmentation in RECIPES or self.augmentation.startswith("robust-no-")):
+        if self.augmentation not in RECIPES + ABLATIONS:
             raise ConfigError(
-                f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(RECIPES)}."
+                f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(RECIPES + ABLATIONS)}."
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"Unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}.")

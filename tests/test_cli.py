@@ -83,3 +83,10 @@ def test_module_entry_point_prints_one_line_on_error(tmp_path):
     # One line: TensorFlow's native start-up logs are silenced too.
     assert done.stderr.strip().splitlines() == [f"error: No model at {tmp_path / 'model.keras'}."]
     assert "Traceback" not in done.stderr
+
+
+def test_train_accepts_the_ablation_recipes():
+    from rps.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "d", "--augmentation", "robust-no-blur"])
+    assert args.augmentation == "robust-no-blur"

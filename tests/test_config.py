@@ -19,6 +19,7 @@ from rps.errors import ConfigError
         ({"image_size": 10000}, "image_size"),
         ({"architecture": "resnet"}, "architecture"),
         ({"augmentation": "sparkles"}, "augmentation"),
+        ({"augmentation": "robust-no-sparkles"}, "augmentation"),
         ({"epochs": 2.5}, "epochs"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
     ],
