@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine, save_results
+from common import ROOT, launched_app, machine, p50_p95, save_results
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -38,9 +38,8 @@ def classify_latency(url: str, requests: int, ssl_verify: bool = True) -> dict:
         started = time.perf_counter()
         client.predict(handle_file(str(examples[index % len(examples)])), api_name="/classify")
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {"requests": requests, "p50_ms": round(statistics.median(timings), 1),
-            "p95_ms": round(timings[int(0.95 * len(timings)) - 1], 1)}
+    p50, p95 = p50_p95(timings)
+    return {"requests": requests, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
 def http_latency(url: str, requests: int) -> dict:
@@ -66,9 +65,8 @@ def http_latency(url: str, requests: int) -> dict:
             assert "event: complete" in answer, answer[:200]
             if index >= 5:  # the first few warm up the connection
                 timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {"requests": requests, "p50_ms": round(statistics.median(timings), 1),
-            "p95_ms": round(timings[int(0.95 * len(timings)) - 1], 1)}
+    p50, p95 = p50_p95(timings)
+    return {"requests": requests, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
 def live_rate(url: str, seconds: float) -> dict:
@@ -110,19 +108,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    import app
-    from rps.service import ModelService
-
-    state = Path(tempfile.mkdtemp(prefix="rps-bench-"))
-    demo = app.create_app(ModelService(state), state_dir=state)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        payload = {"machine": machine(), "classify": classify_latency(demo.local_url, args.requests),
-                   "classify_no_ssl_verify": classify_latency(demo.local_url, args.requests, ssl_verify=False),
-                   "classify_http": http_latency(demo.local_url, args.requests),
-                   "live": live_rate(demo.local_url, args.seconds)}
-    finally:
-        demo.close()
+    with launched_app() as (url, _):
+        payload = {"machine": machine(), "classify": classify_latency(url, args.requests),
+                   "classify_no_ssl_verify": classify_latency(url, args.requests, ssl_verify=False),
+                   "classify_http": http_latency(url, args.requests),
+                   "live": live_rate(url, args.seconds)}
     save_results("app_speed", payload)
     print(payload["machine"])
     print(f"/classify round trip: p50 {payload['classify']['p50_ms']} ms, p95 {payload['classify']['p95_ms']} ms "

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
+import statistics
 import sys
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,3 +56,25 @@ def require(path: Path) -> Path:
     if not path.exists():
         sys.exit(f"error: {path} not found; set RPS_DATASETS to the folder holding the datasets.")
     return path
+
+
+def p50_p95(timings: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile (the nearest rank at or below it) of unsorted timings."""
+    ordered = sorted(timings)
+    return statistics.median(ordered), ordered[int(0.95 * len(ordered)) - 1]
+
+
+@contextlib.contextmanager
+def launched_app(**queue_options) -> Iterator[tuple[str, object]]:
+    """The app serving the shipped model on loopback from a fresh state folder: (url, service)."""
+    import app
+    from rps.service import ModelService
+
+    state = Path(tempfile.mkdtemp(prefix="rps-bench-"))
+    service = ModelService(state)
+    demo = app.create_app(service, state_dir=state)
+    demo.queue(**queue_options).launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield demo.local_url, service
+    finally:
+        demo.close()

@@ -10,13 +10,10 @@ requests, failures, throughput and p50/p95 latency for both phases.  Loopback on
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from common import ROOT, STUDY_DATA, machine, require, save_results
+from common import ROOT, STUDY_DATA, launched_app, machine, p50_p95, require, save_results
 
 
 def run_clients(url: str, clients: int, seconds: float) -> dict:
@@ -63,13 +60,13 @@ def run_clients(url: str, clients: int, seconds: float) -> dict:
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - began
-    latencies.sort()
+    p50, p95 = p50_p95(latencies) if latencies else (None, None)
     return {
         "clients": clients, "seconds": seconds, "answered": len(latencies), "failures": len(failures),
         "failure_examples": sorted(set(failures))[:5],
         "requests_per_second": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
-        "p95_ms": round(latencies[int(0.95 * len(latencies)) - 1], 1) if latencies else None,
+        "p50_ms": round(p50, 1) if latencies else None,
+        "p95_ms": round(p95, 1) if latencies else None,
     }
 
 
@@ -78,27 +75,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
-    import app
     from rps.config import TrainConfig
-    from rps.service import ModelService
 
-    state = Path(tempfile.mkdtemp(prefix="rps-load-"))
-    service = ModelService(state)
-    demo = app.create_app(service, state_dir=state)
-    demo.queue(default_concurrency_limit=8, max_size=None).launch(
-        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        alone = run_clients(demo.local_url, args.clients, args.seconds)
+    with launched_app(default_concurrency_limit=8, max_size=None) as (url, service):
+        alone = run_clients(url, args.clients, args.seconds)
         print("alone", alone, flush=True)
         job = service.start_training(require(STUDY_DATA), TrainConfig(epochs=50))
         while job.progress().step == 0 and not job.done:
             time.sleep(0.5)
-        training = run_clients(demo.local_url, args.clients, args.seconds)
+        training = run_clients(url, args.clients, args.seconds)
         training["training_status_during"] = job.status
         service.stop_training()
         print("during training", training, flush=True)
-    finally:
-        demo.close()
     payload = {"machine": machine(), "alone": alone, "during_training": training}
     save_results("load", payload)
     print(payload["machine"])

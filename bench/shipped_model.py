@@ -11,12 +11,11 @@ time recorded in the model's metadata.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL_DEV, ROOT, STUDY_DATA, machine, require, save_results
+from common import REAL_DEV, ROOT, STUDY_DATA, machine, p50_p95, require, save_results
 
 from rps.datasets import open_dataset, read_class_folders
 from rps.evaluation import evaluate_model
@@ -42,9 +41,8 @@ def latency(predictor: Predictor, repeats: int) -> dict:
         started = time.perf_counter()
         predictor.predict(frames[index % len(frames)])
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {"latency_p50_ms": round(statistics.median(timings), 2),
-            "latency_p95_ms": round(timings[int(0.95 * len(timings)) - 1], 2)}
+    p50, p95 = p50_p95(timings)
+    return {"latency_p50_ms": round(p50, 2), "latency_p95_ms": round(p95, 2)}
 
 
 def throughput(predictor: Predictor, batch: int = 64, rounds: int = 10) -> float:

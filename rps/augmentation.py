@@ -121,9 +121,9 @@ def robust_layers(
     stack: list[keras.layers.Layer] = [
         # Geometry first, filling with white so the background swap also covers the corners.
         layers.RandomRotation(rotation, fill_mode="constant", fill_value=white, seed=seed),
-        # Independent height and width factors change the aspect ratio too (webcam frames are
-        # not square and are stretched to one).  A variant that zoomed in less, on a deeper
-        # model, did worse on real photos; see the README's ablation notes.
+        # Independent height and width factors change the aspect ratio too (hands of other
+        # proportions).  A variant that zoomed in less, on a deeper model, did worse on real
+        # photos; see the README's exploration runs.
         layers.RandomZoom((-0.3, 0.3), (-0.3, 0.3), fill_mode="constant", fill_value=white, seed=seed),
         layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=seed),
         layers.RandomFlip("horizontal_and_vertical" if full_rotation else "horizontal", seed=seed),
