@@ -18,6 +18,7 @@ from common import STUDY_DATA, machine, require, save_results
 from rps.architectures import build_model, make_optimizer
 from rps.augmentation import make_augmenter
 from rps.datasets import open_dataset
+from rps.devices import xla_setting
 from rps.pipeline import make_dataset
 
 
@@ -41,7 +42,8 @@ def pipeline_rates(train, size: int) -> dict:
 
 def training_rate(train, architecture: str, size: int, steps: int, augmentation: str) -> dict:
     model = build_model(architecture, size, 3)
-    model.compile(optimizer=make_optimizer(architecture), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=make_optimizer(architecture), loss="sparse_categorical_crossentropy",
+                  jit_compile=xla_setting())
     data = make_dataset(train, size, 32, shuffle=True, seed=1, augment=make_augmenter(augmentation, 1))
     batches = iter(data.repeat())
     for _ in range(3):  # trace and fill the cache before timing

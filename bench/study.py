@@ -2,7 +2,8 @@
 
 300x300 input, batch 32, 10 epochs, EarlyStopping on val_loss (patience 3, best weights), the
 study's augmentation on the training data only, validation on the validation folder, test on
-the test set.  Prints a table next to the study's figures.
+the test set; the 90 real photos are scored too (never trained on).  Prints a table next to the
+study's figures.
 
     python bench/study.py [--epochs 10] [--arch baseline improved regularised]
 """
@@ -13,10 +14,11 @@ import argparse
 import shutil
 import time
 
-from common import RESULTS, STUDY_DATA, machine, require, save_results
+from common import REAL_DEV, RESULTS, STUDY_DATA, machine, require, save_results, study_config
 
-from rps.config import TrainConfig
-from rps.datasets import open_dataset
+from rps.artifacts import load_bundle
+from rps.datasets import open_dataset, read_class_folders
+from rps.evaluation import evaluate_model
 from rps.training import train
 
 # The study's reported test accuracy and minutes per epoch (a notebook, not this machine).
@@ -34,19 +36,20 @@ def main() -> None:
     parser.add_argument("--arch", nargs="+", default=["baseline", "improved", "regularised"])
     args = parser.parse_args()
     dataset = open_dataset(require(STUDY_DATA))
+    _, real = read_class_folders(require(REAL_DEV), dataset.class_names)
     rows = []
     for architecture in args.arch:
         out = RESULTS / "study" / architecture
         shutil.rmtree(out, ignore_errors=True)
-        config = TrainConfig(architecture=architecture, image_size=args.image_size, batch_size=32,
-                             epochs=args.epochs, augmentation="study", patience=3, seed=42,
-                             schedule="constant")
+        config = study_config(architecture, args.image_size, args.epochs)
         started = time.monotonic()
         result = train(dataset, config, out, verbose=2)
+        real_dev = evaluate_model(load_bundle(out).model, real, dataset.class_names, config.image_size)
         rows.append({
             "architecture": architecture,
             "test_accuracy": result.evaluation.accuracy,
             "validation_accuracy": result.validation.accuracy,
+            "real_dev_accuracy": real_dev.accuracy,
             "epochs_run": len(result.history),
             "seconds_per_epoch": round(result.seconds_per_epoch, 1),
             "total_seconds": round(time.monotonic() - started, 1),
@@ -56,11 +59,12 @@ def main() -> None:
         payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs, "rows": rows}
         save_results("study", payload)
     print(f"\n{payload['machine']}")
-    print("| model | test accuracy (here) | s/epoch (here) | epochs run | study test accuracy | study time/epoch |")
-    print("|---|---|---|---|---|---|")
+    print("| model | test accuracy (here) | real photos (here) | s/epoch (here) | epochs run "
+          "| study test accuracy | study time/epoch |")
+    print("|---|---|---|---|---|---|---|")
     for row in rows:
         study_accuracy, study_time = STUDY_FIGURES.get(row["architecture"], ("-", "-"))
-        print(f"| {row['architecture']} | {row['test_accuracy']:.1%} | {row['seconds_per_epoch']} | "
+        print(f"| {row['architecture']} | {row['test_accuracy']:.1%} | {row['real_dev_accuracy']:.1%} | {row['seconds_per_epoch']} | "
               f"{row['epochs_run']} | {study_accuracy} | {study_time} |")
 
 

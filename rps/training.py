@@ -26,7 +26,7 @@ from rps.augmentation import make_augmenter
 from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
 from rps.datasets import Dataset, LabelledImages, split_by_sequence
-from rps.devices import choose_strategy, describe_device, precision_policy
+from rps.devices import choose_strategy, describe_device, precision_policy, xla_setting
 from rps.errors import DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, evaluate_model
 from rps.pipeline import DEFAULT_CACHE_BYTES, fits_in_cache, make_dataset
@@ -112,6 +112,7 @@ def train(
             optimizer=make_optimizer(config.architecture, config.learning_rate, decay_steps),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
+            jit_compile=xla_setting(),
         )
     augment = make_augmenter(config.augmentation, config.seed)
     # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
