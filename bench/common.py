@@ -23,12 +23,12 @@ REAL_DEV = DATASETS / "rps-real-dev"
 RESULTS = ROOT / "bench" / "results"
 
 
-def study_config(architecture: str, image_size: int = 300, epochs: int = 10):
+def study_config(architecture: str, image_size: int = 300, epochs: int = 10, patience: int = 3):
     """The study's training settings: batch 32, EarlyStopping patience 3, its augmentation."""
     from rps.config import TrainConfig
 
     return TrainConfig(architecture=architecture, image_size=image_size, batch_size=32,
-                       epochs=epochs, augmentation="study", patience=3, seed=42,
+                       epochs=epochs, augmentation="study", patience=patience, seed=42,
                        schedule="constant")
 
 

@@ -5,7 +5,10 @@ study's augmentation on the training data only, validation on the validation fol
 the test set; the 90 real photos are scored too (never trained on).  Prints a table next to the
 study's figures.
 
-    python bench/study.py [--epochs 10] [--arch baseline improved regularised]
+    python bench/study.py [--epochs 10] [--arch baseline improved regularised] [--patience 3]
+
+``--patience 0`` trains every epoch without EarlyStopping; its results go beside, not over,
+those of the study's settings.
 """
 
 from __future__ import annotations
@@ -34,14 +37,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--image-size", type=int, default=300)
     parser.add_argument("--arch", nargs="+", default=["baseline", "improved", "regularised"])
+    parser.add_argument("--patience", type=int, default=3, help="EarlyStopping patience (0: off)")
     args = parser.parse_args()
+    name = "study" if args.patience == 3 else f"study-patience-{args.patience}"
     dataset = open_dataset(require(STUDY_DATA))
     _, real = read_class_folders(require(REAL_DEV), dataset.class_names)
     rows = []
     for architecture in args.arch:
-        out = RESULTS / "study" / architecture
+        out = RESULTS / name / architecture
         shutil.rmtree(out, ignore_errors=True)
-        config = study_config(architecture, args.image_size, args.epochs)
+        config = study_config(architecture, args.image_size, args.epochs, args.patience)
         started = time.monotonic()
         result = train(dataset, config, out, verbose=2)
         real_dev = evaluate_model(load_bundle(out).model, real, dataset.class_names, config.image_size)
@@ -56,8 +61,9 @@ def main() -> None:
         })
         print(rows[-1], flush=True)
         # Saved after each model: a long run that is cut short still leaves its figures.
-        payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs, "rows": rows}
-        save_results("study", payload)
+        payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs,
+                   "patience": args.patience, "rows": rows}
+        save_results(name, payload)
     print(f"\n{payload['machine']}")
     print("| model | test accuracy (here) | real photos (here) | s/epoch (here) | epochs run "
           "| study test accuracy | study time/epoch |")
