@@ -6,8 +6,9 @@ The library never imports gradio; the app (``app.py``) is built on it.
 import os
 
 # TensorFlow enables its oneDNN CPU kernels by default only on some processors.  On the 2-core
-# AMD EPYC this project is measured on, they train the study's CNNs at 300x300 2 to 5 times
-# faster (bench/pipeline_throughput.py).  Set before TensorFlow loads; a user's own value wins.
+# AMD EPYC this project is measured on, they train the study's CNNs at 300x300 about twice as
+# fast, and the shipped model 1.3 times (bench/cpu_kernels.py).  Set before TensorFlow loads;
+# a user's own value wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from rps.errors import RpsError  # noqa: E402

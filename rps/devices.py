@@ -40,10 +40,11 @@ def choose_strategy(devices: tuple[str, ...] | None = None) -> tf.distribute.Str
 
 
 def xla_setting() -> bool | str:
-    """Keras' ``jit_compile``: XLA on a GPU; off on the CPU, where oneDNN's kernels are faster.
+    """Keras' ``jit_compile``: left to Keras on a GPU; off on the CPU.
 
-    On this project's 2-core CPU, XLA made the regularised CNN at 300x300 train at 4.7 images/s
-    against 8.8 without it.
+    With oneDNN's kernels on, XLA brought no consistent gain on this project's 2-core CPU
+    (bench/cpu_kernels.py: -6% to +9% by model), and it compiles again for every new batch
+    shape (the ragged last batch, evaluation), so the CPU takes the plain path.
     """
     return "auto" if tf.config.list_physical_devices("GPU") else False
 
