@@ -63,7 +63,7 @@ def _finished_study_run(config: TrainConfig) -> Path | None:
     """The study benchmark's run of this config, if there is one: it takes an hour to repeat."""
     folder = RESULTS / "study" / config.architecture
     try:
-        same = read_metadata(folder)["config"] == config.to_dict() and config.image_size == 300
+        same = read_metadata(folder)["config"] == config.to_dict()
     except RpsError:
         return None
     return folder if same else None
