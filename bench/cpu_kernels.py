@@ -31,7 +31,6 @@ SETTINGS = [
 
 def child(architecture: str, size: int, jit: str, steps: int) -> None:
     """Runs in the fresh process: print one JSON line with the training rate."""
-    import keras
     import numpy as np
 
     from rps.architectures import build_model, make_optimizer
@@ -48,7 +47,6 @@ def child(architecture: str, size: int, jit: str, steps: int) -> None:
     for _ in range(steps):
         model.train_on_batch(images, labels)
     print(json.dumps({"images_per_second": round(steps * 32 / (time.perf_counter() - started), 1)}))
-    keras.backend.clear_session()
 
 
 def measure(architecture: str, size: int, onednn: str, jit: str, steps: int) -> float:
