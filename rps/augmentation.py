@@ -28,6 +28,7 @@ RECIPES = ("none", "study", "robust")
 ROBUST_PARTS = {"background": "replace_background", "rotation": "full_rotation",
                 "colour": "colour", "blur": "blur_and_noise"}
 ABLATIONS = tuple(f"robust-no-{part}" for part in ROBUST_PARTS)
+CHOICES = RECIPES + ABLATIONS  # every name make_augmenter, TrainConfig and the CLI accept
 
 
 def study_layers(seed: int | None = None) -> list[keras.layers.Layer]:
@@ -162,7 +163,7 @@ def make_augmenter(recipe: str, seed: int | None = None) -> Augmenter | None:
     elif recipe in ABLATIONS:
         stack = robust_layers(seed, **{ROBUST_PARTS[recipe.removeprefix("robust-no-")]: False})
     else:
-        raise ValueError(f"Unknown augmentation {recipe!r}; choose from {', '.join(RECIPES + ABLATIONS)}.")
+        raise ValueError(f"Unknown augmentation {recipe!r}; choose from {', '.join(CHOICES)}.")
 
     def augment(images: tf.Tensor) -> tf.Tensor:
         images = tf.cast(images, tf.float32)

@@ -43,7 +43,7 @@ def _positive(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from rps.architectures import ARCHITECTURES
-    from rps.augmentation import ABLATIONS, RECIPES
+    from rps.augmentation import CHOICES as AUGMENTATIONS
     from rps.config import SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=int, default=defaults.image_size)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    train.add_argument("--augmentation", choices=RECIPES + ABLATIONS, default=defaults.augmentation)
+    train.add_argument("--augmentation", choices=AUGMENTATIONS, default=defaults.augmentation)
     train.add_argument("--patience", type=int, default=defaults.patience,
                        help="early-stopping patience on val_loss (0: off)")
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,

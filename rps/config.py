@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from rps.architectures import ARCHITECTURES
-from rps.augmentation import ABLATIONS, RECIPES
+from rps.augmentation import CHOICES as AUGMENTATIONS
 from rps.errors import ConfigError
 
 SCHEDULES = ("constant", "cosine")
@@ -46,9 +46,9 @@ class TrainConfig:
             raise ConfigError(
                 f"Unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}."
             )
-        if self.augmentation not in RECIPES + ABLATIONS:
+        if self.augmentation not in AUGMENTATIONS:
             raise ConfigError(
-                f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(RECIPES + ABLATIONS)}."
+                f"Unknown augmentation {self.augmentation!r}; choose from {', '.join(AUGMENTATIONS)}."
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"Unknown schedule {self.schedule!r}; choose from {', '.join(SCHEDULES)}.")
