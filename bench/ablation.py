@@ -25,7 +25,8 @@ from rps.evaluation import evaluate_model
 from rps.errors import RpsError
 from rps.training import train
 
-VARIANTS = ["study", "robust-no-rotation", "robust-no-background", "robust", "robust-no-colour", "robust-no-blur", "none"]
+VARIANTS = ["study", "robust-no-rotation", "robust-no-background", "robust", "robust-no-colour", "robust-no-blur",
+            "robust-no-clean", "none"]
 
 
 def main() -> None:

@@ -109,7 +109,10 @@ def train(
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.architecture, config.image_size, class_count)
         model.compile(
-            optimizer=make_optimizer(config.architecture, config.learning_rate, decay_steps),
+            optimizer=make_optimizer(
+                config.architecture, config.learning_rate, decay_steps,
+                total_steps=steps_per_epoch * config.epochs,
+            ),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
             jit_compile=xla_setting(),

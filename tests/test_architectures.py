@@ -65,3 +65,19 @@ def test_compact_is_small():
 def test_unknown_architecture_names_the_choices():
     with pytest.raises(ValueError, match="baseline"):
         build_model("resnet", 64, 3)
+
+
+def test_only_the_shipped_architecture_averages_its_weights():
+    assert make_optimizer("compact", total_steps=2528).use_ema
+    assert make_optimizer("compact", total_steps=2528).ema_momentum == pytest.approx(0.99)
+    for study_model in ("baseline", "improved", "regularised"):
+        assert not make_optimizer(study_model).use_ema
+
+
+def test_short_runs_average_over_a_short_window():
+    from rps.architectures import averaging_momentum
+
+    assert averaging_momentum(50) == pytest.approx(0.5)  # a window of ~2 of 50 steps
+    assert averaging_momentum(10) == 0.0  # too short to average: keep the last weights
+    assert averaging_momentum(100_000) == 0.99
+    assert averaging_momentum(None) == 0.99

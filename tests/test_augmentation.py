@@ -41,11 +41,21 @@ def test_background_mask_separates_white_from_the_hand():
 
 
 def test_robust_recipe_replaces_the_white_background():
-    batch = tf.constant(np.full((16, 32, 32, 3), 255.0, np.float32))
-    augmented = make_augmenter("robust", seed=3)(batch).numpy()
+    batch = tf.constant(np.full((32, 32, 32, 3), 255.0, np.float32))
+    augmented = make_augmenter("robust-no-clean", seed=3)(batch).numpy()
     # With probability 0.7 per image the white is replaced: most images stop being white.
-    whiteish = (augmented.reshape(16, -1).mean(axis=1) > 245).sum()
-    assert whiteish < 8
+    whiteish = (augmented.reshape(32, -1).mean(axis=1) > 245).sum()
+    assert whiteish < 16
+
+
+@pytest.mark.parametrize("recipe, low, high", [("robust", 6, 28), ("robust-no-clean", 0, 0)])
+def test_robust_recipe_leaves_a_quarter_of_the_images_clean(recipe, low, high):
+    # A flat skin-coloured image: mild geometry (nearest fill) leaves it exactly as it was,
+    # while the robust recipe's colour jitter and noise always change it.
+    batch = tf.constant(np.tile(np.array([200.0, 150.0, 120.0], np.float32), (64, 16, 16, 1)))
+    augmented = make_augmenter(recipe, seed=5)(batch).numpy()
+    unchanged = np.all(augmented == batch.numpy(), axis=(1, 2, 3)).sum()
+    assert low <= unchanged <= high
 
 
 def test_pipeline_keeps_labels_aligned_under_augmentation(tmp_path):
