@@ -20,8 +20,8 @@ class Architecture:
     optimizer: str  # "adam" or "rmsprop", as the study used
     learning_rate: float
     description: str
-    # Keep an exponential moving average of the weights and save it: it smooths the last
-    # epochs' noise, where a single run can otherwise lose several points late in training.
+    # Save an exponential moving average of the weights rather than the last step's: it
+    # steadies the saved model against the noise of the final steps.
     weight_averaging: bool = False
 
 
@@ -124,7 +124,8 @@ def make_optimizer(
 
     With ``weight_averaging``, Keras keeps an exponential moving average of the weights and
     ``fit`` ends by writing it into the model, so the saved model is the average.
-    ``total_steps`` sizes its window (see ``averaging_momentum``).
+    ``total_steps`` sizes its window (see ``averaging_momentum``).  When EarlyStopping
+    restores its best epoch, it does so after this, and that epoch's own weights win.
     """
     architecture = ARCHITECTURES[name]
     rate = learning_rate if learning_rate is not None else architecture.learning_rate
