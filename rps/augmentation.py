@@ -16,7 +16,8 @@ model's own ``Rescaling`` layer sees the same values at training and at inferenc
 
 from __future__ import annotations
 
-from typing import Callable
+import random
+from typing import Callable, Iterator
 
 import keras
 import tensorflow as tf
@@ -31,15 +32,32 @@ ROBUST_PARTS = {"background": "replace_background", "rotation": "full_rotation",
 ABLATIONS = tuple(f"robust-no-{part}" for part in ROBUST_PARTS)
 CHOICES = RECIPES + ABLATIONS  # every name make_augmenter, TrainConfig and the CLI accept
 
+Seeds = Iterator[int | None]
 
-def study_layers(seed: int | None = None) -> list[keras.layers.Layer]:
+
+def seed_stream(seed: int | None) -> Seeds:
+    """A different seed for every random layer, all fixed by ``seed`` (None: unseeded).
+
+    Keras layers built with the same seed draw the same numbers.  Before this, rotation, zoom,
+    shift, flip and the clean-share choice moved in lockstep: every rotated hand got the zoom
+    of its angle, and every clean image came out mirrored.
+    """
+    if seed is None:
+        while True:
+            yield None
+    draws = random.Random(seed)
+    while True:
+        yield draws.randrange(2**31)
+
+
+def study_layers(seeds: Seeds) -> list[keras.layers.Layer]:
     """The study's settings, each as the Keras 3 layer that replaces ImageDataGenerator's."""
     return [
-        layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
-        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
-        layers.RandomShear(x_factor=0.2, y_factor=0.2, fill_mode="nearest", seed=seed),
-        layers.RandomZoom(0.2, fill_mode="nearest", seed=seed),
-        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(20 / 360, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomShear(x_factor=0.2, y_factor=0.2, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomZoom(0.2, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomFlip("horizontal", seed=next(seeds)),
     ]
 
 
@@ -59,14 +77,14 @@ def background_mask(images: tf.Tensor) -> tf.Tensor:
 def random_backgrounds(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Backgrounds mixing a smooth gradient, a coarse texture and pixel noise, per image."""
     batch, height, width = shape[0], shape[1], shape[2]
-    seeds = tf.random.experimental.stateless_split(seed, 4)
+    seeds = tf.random.experimental.stateless_split(seed, 5)
     gradient = tf.random.stateless_uniform([batch, 2, 2, 3], seeds[0], 0.0, 255.0)
     texture = tf.random.stateless_uniform([batch, 8, 8, 3], seeds[1], -80.0, 80.0)
     texture_weight = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], 0.0, 1.0) ** 3
     noise_level = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.0, 12.0)
     size = tf.stack([height, width])
     background = tf.image.resize(gradient, size) + texture_weight * tf.image.resize(texture, size)
-    noise = tf.random.stateless_normal(tf.shape(background), seeds[3]) * noise_level
+    noise = tf.random.stateless_normal(tf.shape(background), seeds[4]) * noise_level
     return tf.clip_by_value(background + noise, 0.0, 255.0)
 
 
@@ -111,7 +129,7 @@ class RandomNoise(layers.Layer):
 
 
 def robust_layers(
-    seed: int | None = None,
+    seeds: Seeds,
     replace_background: bool = True,
     full_rotation: bool = True,
     colour: bool = True,
@@ -122,17 +140,17 @@ def robust_layers(
     rotation = 0.5 if full_rotation else 20 / 360
     stack: list[keras.layers.Layer] = [
         # Geometry first, filling with white so the background swap also covers the corners.
-        layers.RandomRotation(rotation, fill_mode="constant", fill_value=white, seed=seed),
+        layers.RandomRotation(rotation, fill_mode="constant", fill_value=white, seed=next(seeds)),
         # Independent height and width factors change the aspect ratio too (hands of other
         # proportions).  A variant that zoomed in less, on a deeper model, did worse on real
         # photos; see the README's exploration runs.
-        layers.RandomZoom((-0.3, 0.3), (-0.3, 0.3), fill_mode="constant", fill_value=white, seed=seed),
-        layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=seed),
-        layers.RandomFlip("horizontal_and_vertical" if full_rotation else "horizontal", seed=seed),
+        layers.RandomZoom((-0.3, 0.3), (-0.3, 0.3), fill_mode="constant", fill_value=white, seed=next(seeds)),
+        layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=next(seeds)),
+        layers.RandomFlip("horizontal_and_vertical" if full_rotation else "horizontal", seed=next(seeds)),
     ]
     if replace_background:
         # 30% keep the white backdrop: the test set and many product photos are clean renders.
-        stack.append(ReplaceBackground(0.7, seed=seed))
+        stack.append(ReplaceBackground(0.7, seed=next(seeds)))
     if colour:
         stack += [
             layers.RandomColorJitter(
@@ -141,24 +159,24 @@ def robust_layers(
                 contrast_factor=0.3,
                 saturation_factor=(0.3, 0.7),
                 hue_factor=0.05,
-                seed=seed,
+                seed=next(seeds),
             ),
-            layers.RandomGrayscale(0.1, seed=seed),
+            layers.RandomGrayscale(0.1, seed=next(seeds)),
         ]
     if blur_and_noise:
         stack += [
-            layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255), seed=seed),
-            RandomNoise(8.0, seed=seed),
+            layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255), seed=next(seeds)),
+            RandomNoise(8.0, seed=next(seeds)),
         ]
     return stack
 
 
-def mild_layers(seed: int | None = None) -> list[keras.layers.Layer]:
+def mild_layers(seeds: Seeds) -> list[keras.layers.Layer]:
     """Small rotations, zooms and mirror images: the renders' own look, slightly varied."""
     return [
-        layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
-        layers.RandomZoom(0.15, fill_mode="nearest", seed=seed),
-        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(20 / 360, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomZoom(0.15, fill_mode="nearest", seed=next(seeds)),
+        layers.RandomFlip("horizontal", seed=next(seeds)),
     ]
 
 
@@ -172,19 +190,20 @@ def make_augmenter(recipe: str, seed: int | None = None) -> Augmenter | None:
     """A function batch -> augmented batch for ``Dataset.map``, or None for ``none``."""
     if recipe == "none":
         return None
+    seeds = seed_stream(seed)
     if recipe == "study":
-        return _chain(study_layers(seed))
+        return _chain(study_layers(seeds))
     if recipe != "robust" and recipe not in ABLATIONS:
         raise ValueError(f"Unknown augmentation {recipe!r}; choose from {', '.join(CHOICES)}.")
     switches = {name: True for name in ROBUST_PARTS.values()}
     if recipe in ABLATIONS:
         switches[ROBUST_PARTS[recipe.removeprefix("robust-no-")]] = False
     keep_clean = switches.pop("keep_clean")
-    robust = _chain(robust_layers(seed, **switches))
+    robust = _chain(robust_layers(seeds, **switches))
     if not keep_clean:
         return robust
-    mild = _chain(mild_layers(seed))
-    chooser = keras.random.SeedGenerator(seed)
+    mild = _chain(mild_layers(seeds))
+    chooser = keras.random.SeedGenerator(next(seeds))
 
     def augment(images: tf.Tensor) -> tf.Tensor:
         clean = keras.random.uniform([tf.shape(images)[0], 1, 1, 1], seed=chooser) < CLEAN_SHARE
