@@ -73,6 +73,20 @@ def p50_p95(timings: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(0.95 * len(ordered)) - 1]
 
 
+def mirrored_accuracy(model, images, image_size: int) -> float:
+    """Accuracy on labelled images flipped left to right: the real photos' hands then enter
+    from the left instead of the right."""
+    import numpy as np
+    import tensorflow as tf
+
+    from rps.pipeline import make_dataset
+
+    data = make_dataset(images, image_size, 64, cache_budget=0)
+    predicted = np.concatenate([model(tf.image.flip_left_right(batch), training=False).numpy().argmax(axis=1)
+                                for batch, _ in data])
+    return round(float(np.mean(predicted == np.asarray(images.labels))), 4)
+
+
 @contextlib.contextmanager
 def launched_app(**queue_options) -> Iterator[tuple[str, object]]:
     """The app serving the shipped model on loopback from a fresh state folder: (url, service)."""
