@@ -7,7 +7,8 @@ Two recipes:
 * ``robust``: what the shipped model needs to work on real hands.  The training hands are
   rendered on pure white, so the background is almost free to mask and replace with random
   colours, gradients and textures; then full-circle rotation (webcam hands enter from the
-  side), scale and aspect changes, colour jitter, grayscale, blur and noise.  A quarter of
+  side), scale and aspect changes, mirror images (left and right hands), colour jitter,
+  grayscale, blur and noise.  A quarter of
   the images skip all that and get only mild geometry, so the clean renders stay familiar.
 
 Augmentation runs on uint8-range float batches (0..255) and always returns that range, so the
@@ -146,7 +147,9 @@ def robust_layers(
         # photos; see the README's exploration runs.
         layers.RandomZoom((-0.3, 0.3), (-0.3, 0.3), fill_mode="constant", fill_value=white, seed=next(seeds)),
         layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=next(seeds)),
-        layers.RandomFlip("horizontal_and_vertical" if full_rotation else "horizontal", seed=next(seeds)),
+        # Mirror images: left and right hands.  Keras' "horizontal_and_vertical" flips both ways
+        # at once, which is a half turn, never a mirror image.
+        layers.RandomFlip("horizontal", seed=next(seeds)),
     ]
     if replace_background:
         # 30% keep the white backdrop: the test set and many product photos are clean renders.

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import draw_gesture
-from rps.augmentation import background_mask, make_augmenter, seed_stream
+from rps.augmentation import background_mask, make_augmenter, robust_layers, seed_stream
 
 
 def gesture_batch(size=48):
@@ -105,3 +105,33 @@ def test_seed_stream_is_distinct_and_repeatable():
     assert twelve(42) == twelve(42)
     assert twelve(42) != twelve(7)
     assert next(seed_stream(None)) is None
+
+
+def test_robust_geometry_mirrors_hands():
+    # Rotation, zoom and shifts keep a hand's handedness; only a mirror image turns a left hand
+    # into a right one.  Three coloured dots tell which: the sign of the turn from red to green
+    # to blue.  (Keras' "horizontal_and_vertical" flip is a half turn, so it never mirrors.)
+    from keras import layers
+
+    geometric = (layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation, layers.RandomFlip)
+    stack = [layer for layer in robust_layers(seed_stream(3)) if isinstance(layer, geometric)]
+    image = np.full((32, 32, 3), 255.0, np.float32)
+    dots = {(255.0, 0.0, 0.0): (10, 10), (0.0, 255.0, 0.0): (10, 22), (0.0, 0.0, 255.0): (22, 10)}
+    for colour, (row, column) in dots.items():
+        image[row - 2 : row + 3, column - 2 : column + 3] = colour
+    images = tf.constant(np.tile(image, (64, 1, 1, 1)))
+    for layer in stack:
+        images = layer(images, training=True)
+    turns = []
+    for augmented in images.numpy():
+        centres = []
+        for channel in range(3):
+            mask = (augmented[..., channel] > 150) & (np.delete(augmented, channel, -1) < 100).all(-1)
+            if not mask.any():
+                break
+            centres.append(np.argwhere(mask).mean(axis=0))
+        else:
+            (r1, c1), (r2, c2) = centres[1] - centres[0], centres[2] - centres[0]
+            turns.append(np.sign(r1 * c2 - c1 * r2))
+    assert len(turns) > 40
+    assert 0.2 < np.mean(np.array(turns) > 0) < 0.8
