@@ -8,8 +8,8 @@ Two recipes:
   rendered on pure white, so the background is almost free to mask and replace with random
   colours, gradients and textures; then full-circle rotation (webcam hands enter from the
   side), scale and aspect changes, mirror images (left and right hands), colour jitter,
-  grayscale, blur and noise.  A quarter of
-  the images skip all that and get only mild geometry, so the clean renders stay familiar.
+  grayscale, blur and noise.  A quarter of the images skip all that and get only mild
+  geometry, so the clean renders stay familiar.
 
 Augmentation runs on uint8-range float batches (0..255) and always returns that range, so the
 model's own ``Rescaling`` layer sees the same values at training and at inference.
