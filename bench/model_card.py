@@ -95,7 +95,8 @@ def main() -> None:
         f"{figures['latency_p95_ms']} ms | p50 <= 10 ms |",
         f"| batched inference | {figures['batched_images_per_second']} images/s | >= 300 |",
         "",
-        "Rerun: `python bench/shipped_model.py` (figures) then `python bench/model_card.py` (this card).",
+        "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py` (the seed spread under "
+        "Limitations), then `python bench/model_card.py` (this card).",
         "",
         "Confusion matrices (rows: true class, columns: predicted, order "
         f"{', '.join(names)}):",
@@ -134,11 +135,12 @@ def main() -> None:
         f"{percent(recalls['real_dev'][weakest])} on real photos; on real photos it is mostly "
         f"called {confused_with}.",
         "- Three classes only; anything else in front of the camera is still called rock, paper or scissors.",
-        "- The real-photo figure comes from 90 photos of a few people's hands on one green background; "
-        "other skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
+        "- The real-photo figure comes from 90 photos of a few people's hands on one green background, "
+        "all entering from the right (the mirrored row shows them entering from the left); other "
+        "skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
         "- The training hands are rendered; the robust augmentation (background replacement, full "
-        "rotation, colour jitter, blur and noise, with a quarter of the images left clean) narrows "
-        "but does not close the gap to real hands.",
+        "rotation, mirror images, colour jitter, blur and noise, with a quarter of the images left "
+        "clean) narrows but does not close the gap to real hands.",
         *seed_spread(config),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
