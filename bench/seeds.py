@@ -3,9 +3,9 @@
 One run's real-photo figure swings by tens of points from seed to seed (README), so a recipe is
 judged on the mean and the range over seeds, never on one run.  The real photos are scored as
 they are (every hand enters from the right) and mirrored (from the left): a webcam user's hand
-comes from either side.  About 11 minutes per seed on
-the 2-core machine.  ``--reuse`` scores the runs already in ``bench/results/seeds/`` instead of
-training them again: only valid for the code that trained them.
+comes from either side.  About 11 minutes per seed on the 2-core machine.  ``--reuse`` scores
+the runs already in ``bench/results/seeds/`` instead of training them again: only valid for the
+code that trained them.
 
     python bench/seeds.py [--seeds 42 7 1 2] [--reuse]
 """
