@@ -186,22 +186,25 @@ class ModelService:
         return job
 
     def _run(self, job: TrainingJob, dataset: Dataset) -> None:
+        status, message = "failed", "Training failed."
         try:
             job.result = train(
                 dataset, job.config, job.folder, callbacks=[job.recorder],
                 stop_event=job.stop_event, verbose=0,
             )
-            job.status, job.message = "finished", "Training finished."
+            status, message = "finished", "Training finished."
         except TrainingStopped as stopped:
-            job.status, job.message = "stopped", str(stopped)
+            status, message = "stopped", str(stopped)
         except RpsError as error:
-            job.status, job.message = "failed", str(error)
+            status, message = "failed", str(error)
         except Exception as error:  # a server must survive any failure of one run
             log.exception("training %s failed", job.run_id)
-            job.status, job.message = "failed", f"Training failed: {type(error).__name__}: {error}"
+            status, message = "failed", f"Training failed: {type(error).__name__}: {error}"
         finally:
+            # Clean up before the job reads as done: whoever waits for it finds the upload gone.
             if job.unpack_dir:
                 shutil.rmtree(job.unpack_dir, ignore_errors=True)
+            job.status, job.message = status, message
 
     def stop_training(self) -> bool:
         job = self._job

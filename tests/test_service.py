@@ -123,6 +123,25 @@ def test_promoted_pointer_is_plain_json(service, tmp_path):
     assert json.loads((tmp_path / "state" / "served.json").read_text()) == {"run_id": job.run_id}
 
 
+def test_a_job_reads_done_only_once_its_upload_is_removed(service, tmp_path, monkeypatch):
+    """Whoever waits for ``done`` must find the unpacked upload gone, however slow the removal."""
+    import shutil
+
+    from conftest import zip_folder
+
+    remove = shutil.rmtree
+
+    def slow_remove(path, *args, **kwargs):
+        time.sleep(0.5)
+        remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", slow_remove)
+    job = service.start_training(zip_folder(write_kaggle_layout(tmp_path / "data"), tmp_path / "data.zip"), TINY)
+    wait_until_done(job)
+    assert job.status == "finished"
+    assert not job.unpack_dir.exists()
+
+
 def test_unpacked_uploads_are_removed_whatever_the_ending(service, tmp_path, monkeypatch):
     """An uploaded zip is unpacked to a temporary folder that goes when the run ends:
     finished, stopped, or refused for a bad layout."""
