@@ -29,7 +29,7 @@ from rps.augmentation import RECIPES  # noqa: E402
 from rps.config import TrainConfig  # noqa: E402
 from rps.devices import describe_device  # noqa: E402
 from rps.errors import RpsError  # noqa: E402
-from rps.images import MAX_FILE_BYTES  # noqa: E402
+from rps.images import MAX_FILE_BYTES, is_blank  # noqa: E402
 from rps.kaggle_download import download_dataset  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -122,7 +122,7 @@ def model_view(service, image_path):
 def live_classify(service, frame, recent):
     """One webcam frame: its label, the frames per second achieved, this viewer's frame times."""
     recent = list(recent or [])[-19:]
-    if frame is None:
+    if frame is None or is_blank(frame):  # a camera starting up sends black frames
         return gr.skip(), gr.skip(), recent
     try:
         probabilities, _ = service.classify(frame)

@@ -27,6 +27,9 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 40 * 1024 * 1024
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# A frame whose every channel stays within this many levels shows nothing: a webcam sends
+# black frames while it starts, and a covered lens gives one colour.
+BLANK_SPREAD = 8
 
 _WHITE = (255, 255, 255)
 
@@ -153,3 +156,9 @@ def load_rgb(source: ImageInput) -> np.ndarray:
 def is_image_file(path: Path) -> bool:
     """True for files whose extension the data pipeline can decode."""
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def is_blank(frame: np.ndarray) -> bool:
+    """True for an RGB frame of (nearly) one colour, which no hand gesture can be."""
+    sample = np.asarray(frame)[::4, ::4].reshape(-1, np.asarray(frame).shape[-1])
+    return bool(sample.size == 0 or np.ptp(sample, axis=0).max() <= BLANK_SPREAD)

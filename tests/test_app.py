@@ -64,16 +64,26 @@ def test_classify_handler_turns_library_errors_into_gr_error():
         app.classify_image(service, "bomb.png")
 
 
+FRAME = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+
+
 def test_live_handler_counts_frames_per_second_and_survives_bad_frames():
     service = FakeService()
     history = None
     for _ in range(3):
-        label, rate, history = app.live_classify(service, np.zeros((4, 4, 3), np.uint8), history)
+        label, rate, history = app.live_classify(service, FRAME, history)
         time.sleep(0.01)
     assert label["rock"] == 0.8 and "frames per second" in rate and len(history) == 3
     service.fail_with = ImageError("bad frame")
-    label, rate, history = app.live_classify(service, np.zeros((4, 4, 3), np.uint8), history)
+    label, rate, history = app.live_classify(service, FRAME, history)
     assert len(history) == 3  # the bad frame was skipped, the stream goes on
+
+
+def test_live_handler_leaves_blank_frames_unlabelled():
+    # A webcam starting up sends black frames; the model would call them rock.
+    service = FakeService()
+    label, rate, history = app.live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
+    assert "rock" not in label and history == []  # the page keeps what it showed
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rps.errors import ImageError
-from rps.images import MAX_FILE_BYTES, load_rgb
+from rps.images import MAX_FILE_BYTES, is_blank, load_rgb
 
 
 def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
@@ -120,3 +120,11 @@ def test_missing_path_is_refused(tmp_path):
 
 def test_one_pixel_image_works():
     assert load_rgb(Image.new("RGB", (1, 1), (1, 2, 3))).tolist() == [[[1, 2, 3]]]
+
+
+def test_blank_frames_are_told_from_pictures():
+    assert is_blank(np.zeros((480, 640, 3), np.uint8))
+    assert is_blank(np.full((48, 64, 3), (200, 150, 120), np.uint8))  # one colour, a covered lens
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[10:30, 20:40] = (200, 150, 120)  # a hand-coloured patch on black
+    assert not is_blank(picture)
