@@ -160,5 +160,6 @@ def is_image_file(path: Path) -> bool:
 
 def is_blank(frame: np.ndarray) -> bool:
     """True for an RGB frame of (nearly) one colour, which no hand gesture can be."""
-    sample = np.asarray(frame)[::4, ::4].reshape(-1, np.asarray(frame).shape[-1])
+    frame = np.asarray(frame)
+    sample = frame[::4, ::4].reshape(-1, frame.shape[-1])
     return bool(sample.size == 0 or np.ptp(sample, axis=0).max() <= BLANK_SPREAD)

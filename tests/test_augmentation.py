@@ -80,7 +80,7 @@ def test_pipeline_keeps_labels_aligned_under_augmentation(tmp_path):
 
 def test_random_layers_draw_independently():
     # Keras layers built with one seed draw the same numbers.  The clean share's chooser and
-    # the mild flip then moved in lockstep, so every clean image came out unflipped.
+    # the mild flip then moved in lockstep, so every clean image came out mirrored.
     size = 16
     image = np.empty((size, size, 3), np.float32)
     image[:, : size // 2] = (200.0, 150.0, 120.0)
