@@ -49,6 +49,15 @@ def seed_spread(config: dict) -> list[str]:
             "real-photo figures above as one draw, not as what the recipe guarantees."]
 
 
+def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
+    """The class of lowest recall in a confusion matrix, and what it is mistaken for."""
+    recalls = [row[index] / max(sum(row), 1) for index, row in enumerate(matrix)]
+    weakest = min(range(len(names)), key=recalls.__getitem__)
+    mistaken = [(count, name) for name, count in zip(names, matrix[weakest]) if name != names[weakest] and count]
+    called = f", mostly called {max(mistaken)[1]}" if mistaken else ""
+    return f"**{names[weakest]}** (recall {percent(recalls[weakest])}{called})"
+
+
 def main() -> None:
     metadata = json.loads((MODEL / "model.json").read_text())
     measured = json.loads((RESULTS / "shipped_model.json").read_text())
@@ -57,16 +66,6 @@ def main() -> None:
     plots.save_figure(plots.confusion_figure(measured["confusion"]["real_dev"], names, "real photos (rps-real-dev)"),
                       MODEL / "confusion_real_dev.png")
     config = metadata["config"]
-    recalls = {
-        split: {name: row[index] / max(sum(row), 1) for index, (name, row) in enumerate(zip(names, matrix))}
-        for split, matrix in measured["confusion"].items()
-    }
-    weakest = min(names, key=lambda name: recalls["test"][name] + recalls["real_dev"][name])
-    weakest_row = measured["confusion"]["real_dev"][names.index(weakest)]
-    confused_with = " or ".join(
-        name for name, count in sorted(zip(names, weakest_row), key=lambda pair: -pair[1])
-        if name != weakest and count > 0
-    ) or "nothing else"
     command = (
         "python -m rps train --data ../shared/datasets/rock-paper-scissors/Rock-Paper-Scissors "
         "--out assets/model"
@@ -131,16 +130,15 @@ def main() -> None:
         "",
         "## Limitations",
         *unmet_accuracy_goals(figures),
-        f"- Weakest class: **{weakest}**, recall {percent(recalls['test'][weakest])} on the test set and "
-        f"{percent(recalls['real_dev'][weakest])} on real photos; on real photos it is mostly "
-        f"called {confused_with}.",
+        f"- Weakest class on the test set: {weakest_class(measured['confusion']['test'], names)}; "
+        f"on real photos: {weakest_class(measured['confusion']['real_dev'], names)}.",
         "- Three classes only; anything else in front of the camera is still called rock, paper or scissors.",
         "- The real-photo figure comes from 90 photos of a few people's hands on one green background, "
         "all entering from the right (the mirrored row shows them entering from the left); other "
         "skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
         "- The training hands are rendered; the robust augmentation (background replacement, full "
-        "rotation, mirror images, colour jitter, blur and noise, with a quarter of the images left "
-        "clean) narrows but does not close the gap to real hands.",
+        "rotation, scale in proportion, mirror images, colour jitter, blur and noise, with a "
+        "quarter of the images left clean) narrows but does not close the gap to real hands.",
         *seed_spread(config),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]

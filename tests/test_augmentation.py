@@ -107,10 +107,11 @@ def test_seed_stream_is_distinct_and_repeatable():
     assert next(seed_stream(None)) is None
 
 
-def test_robust_geometry_mirrors_hands():
-    # Rotation, zoom and shifts keep a hand's handedness; only a mirror image turns a left hand
-    # into a right one.  Three coloured dots tell which: the sign of the turn from red to green
-    # to blue.  (Keras' "horizontal_and_vertical" flip is a half turn, so it never mirrors.)
+def dot_centres_after_robust_geometry() -> list[np.ndarray]:
+    """Three coloured dots (red, green, blue) through the robust stack's geometry, 64 times.
+
+    Returns the dots' centres per image, [red, green, blue], where all three survived.
+    """
     from keras import layers
 
     geometric = (layers.RandomRotation, layers.RandomZoom, layers.RandomTranslation, layers.RandomFlip)
@@ -122,7 +123,7 @@ def test_robust_geometry_mirrors_hands():
     images = tf.constant(np.tile(image, (64, 1, 1, 1)))
     for layer in stack:
         images = layer(images, training=True)
-    turns = []
+    found = []
     for augmented in images.numpy():
         centres = []
         for channel in range(3):
@@ -131,7 +132,26 @@ def test_robust_geometry_mirrors_hands():
                 break
             centres.append(np.argwhere(mask).mean(axis=0))
         else:
-            (r1, c1), (r2, c2) = centres[1] - centres[0], centres[2] - centres[0]
-            turns.append(np.sign(r1 * c2 - c1 * r2))
-    assert len(turns) > 40
+            found.append(np.array(centres))
+    assert len(found) > 40
+    return found
+
+
+def test_robust_geometry_mirrors_hands():
+    # Rotation, zoom and shifts keep a hand's handedness; only a mirror image turns a left hand
+    # into a right one.  The dots tell which: the sign of the turn from red to green to blue.
+    # (Keras' "horizontal_and_vertical" flip is a half turn, so it never mirrors.)
+    turns = []
+    for red, green, blue in dot_centres_after_robust_geometry():
+        (r1, c1), (r2, c2) = green - red, blue - red
+        turns.append(np.sign(r1 * c2 - c1 * r2))
     assert 0.2 < np.mean(np.array(turns) > 0) < 0.8
+
+
+def test_robust_geometry_keeps_proportions():
+    # Independent height and width zooms after a rotation stretched hands along any axis, by
+    # up to 1.9 times: a long open hand could come out as compact as a fist.  The dots sit at
+    # the corners of a right isosceles triangle, whose two legs must stay equal.
+    ratios = [np.linalg.norm(green - red) / np.linalg.norm(blue - red)
+              for red, green, blue in dot_centres_after_robust_geometry()]
+    assert 0.85 < min(ratios) and max(ratios) < 1.18

@@ -29,10 +29,10 @@ def test_model_file_is_small_enough_for_a_space():
     assert (SHIPPED_MODEL / "model.keras").stat().st_size <= 5 * 1024 * 1024
 
 
-# Known defect of the shipped model (see assets/MODEL_CARD.md): it calls these two rendered
-# open hands scissors or rock.  Strict: the day a retrained model gets them right, this fails
-# and the marker must go.
-KNOWN_WRONG = {"paper-1.png", "paper-2.png"}
+# Known defect of the shipped model (see assets/MODEL_CARD.md): it calls this rendered open
+# hand rock.  Strict: the day a retrained model gets it right, this fails and the marker must
+# go.  paper-1.png is right, but only just (paper 0.499, scissors 0.496, with oneDNN on or off).
+KNOWN_WRONG = {"paper-2.png"}
 
 
 @pytest.mark.parametrize(
