@@ -76,14 +76,14 @@ def p50_p95(timings: list[float]) -> tuple[float, float]:
 def mirrored_accuracy(model, images, image_size: int) -> float:
     """Accuracy on labelled images flipped left to right: the real photos' hands then enter
     from the left instead of the right."""
+    import keras
     import numpy as np
-    import tensorflow as tf
 
-    from rps.pipeline import make_dataset
+    from rps.evaluation import predict_split
 
-    data = make_dataset(images, image_size, 64, cache_budget=0)
-    predicted = np.concatenate([model(tf.image.flip_left_right(batch), training=False).numpy().argmax(axis=1)
-                                for batch, _ in data])
+    pixels = keras.Input(model.input_shape[1:])
+    mirrored = keras.Model(pixels, model(keras.ops.flip(pixels, axis=2)))  # axis 2: width
+    predicted = predict_split(mirrored, images, image_size).argmax(axis=1)
     return round(float(np.mean(predicted == np.asarray(images.labels))), 4)
 
 
