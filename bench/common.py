@@ -67,6 +67,13 @@ def require(path: Path) -> Path:
     return path
 
 
+def model_sha256(folder: Path) -> str:
+    """Fingerprint of a saved model's weights file: ties measured figures to the model measured."""
+    import hashlib
+
+    return hashlib.sha256((folder / "model.keras").read_bytes()).hexdigest()
+
+
 def p50_p95(timings: list[float]) -> tuple[float, float]:
     """Median and 95th percentile (the nearest rank at or below it) of unsorted timings."""
     ordered = sorted(timings)

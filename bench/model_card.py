@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from common import RESULTS, ROOT
+from common import RESULTS, ROOT, model_sha256
 
 from rps import plots
 
@@ -32,12 +32,19 @@ def unmet_accuracy_goals(figures: dict) -> list[str]:
     return [f"- **Goals not met:** {'; '.join(unmet)}. This model is a baseline to beat, not the finished product."]
 
 
-def seed_spread(config: dict) -> list[str]:
-    """The limitation line on seeds, from ``bench/seeds.py``'s results when they match this config."""
+def seed_spread(config: dict, shipped_sha256: str) -> list[str]:
+    """The limitation line on seeds, from ``bench/seeds.py``'s results when they match this model.
+
+    The shipped model must be one of the seed runs, byte for byte: a matching config alone
+    would also accept runs of an older augmentation recipe under the same name.
+    """
     path = RESULTS / "seeds.json"
     seeds = json.loads(path.read_text()) if path.exists() else None
-    if seeds is None or {**seeds["config"], "seed": config["seed"]} != config:
-        print(f"warning: no seed spread for this config in {path}; run bench/seeds.py")
+    shipped_among_runs = seeds is not None and any(row.get("model_sha256") == shipped_sha256
+                                                   for row in seeds["rows"])
+    if not shipped_among_runs or {**seeds["config"], "seed": config["seed"]} != config:
+        print(f"warning: the shipped model is none of the seed runs in {path}; run bench/seeds.py "
+              "and ship its run of the default seed")
         return ["- One training run is one draw on real hands; the spread over seeds of this config "
                 "is not measured (`python bench/seeds.py`)."]
     summary, listed = seeds["summary"], ", ".join(str(row["seed"]) for row in seeds["rows"])
@@ -61,6 +68,10 @@ def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
 def main() -> None:
     metadata = json.loads((MODEL / "model.json").read_text())
     measured = json.loads((RESULTS / "shipped_model.json").read_text())
+    shipped_sha256 = model_sha256(MODEL)
+    if measured.get("model_sha256") != shipped_sha256:
+        raise SystemExit("error: bench/results/shipped_model.json was measured on another model; "
+                         "run python bench/shipped_model.py first.")
     figures = measured["figures"]
     names = metadata["class_names"]
     plots.save_figure(plots.confusion_figure(measured["confusion"]["real_dev"], names, "real photos (rps-real-dev)"),
@@ -137,9 +148,10 @@ def main() -> None:
         "all entering from the right (the mirrored row shows them entering from the left); other "
         "skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
         "- The training hands are rendered; the robust augmentation (background replacement, full "
-        "rotation, scale in proportion, mirror images, colour jitter, blur and noise, with a "
+        "rotation, scale in proportion, mirror images, colour jitter, blur and noise, finger gaps filled "
+        "in some images, with a "
         "quarter of the images left clean) narrows but does not close the gap to real hands.",
-        *seed_spread(config),
+        *seed_spread(config, shipped_sha256),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
     (ROOT / "assets" / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")

@@ -16,7 +16,8 @@ import argparse
 import shutil
 import statistics
 
-from common import REAL_DEV, RESULTS, STUDY_DATA, machine, mirrored_accuracy, require, save_results
+from common import (REAL_DEV, RESULTS, STUDY_DATA, machine, mirrored_accuracy, model_sha256, require,
+                    save_results)
 
 from rps.artifacts import load_bundle
 from rps.config import TrainConfig
@@ -45,7 +46,8 @@ def main() -> None:
         bundle = load_bundle(out)
         if bundle.metadata["config"] != config.to_dict():
             raise SystemExit(f"error: {out} was trained with another config; run without --reuse.")
-        row = {"seed": seed, "minutes": round(bundle.metadata["training"]["seconds"] / 60, 1)}
+        row = {"seed": seed, "minutes": round(bundle.metadata["training"]["seconds"] / 60, 1),
+               "model_sha256": model_sha256(out)}
         for name, images in splits.items():
             row[name] = evaluate_model(bundle.model, images, dataset.class_names, config.image_size).accuracy
         row["real_dev_mirrored"] = mirrored_accuracy(bundle.model, real, config.image_size)

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import REAL_DEV, ROOT, STUDY_DATA, machine, mirrored_accuracy, p50_p95, require, save_results
+from common import (REAL_DEV, ROOT, STUDY_DATA, machine, mirrored_accuracy, model_sha256, p50_p95, require,
+                    save_results)
 
 from rps.datasets import open_dataset, read_class_folders
 from rps.evaluation import evaluate_model
@@ -80,7 +81,8 @@ def main() -> None:
         "batched_images_per_second": throughput(predictor),
     }
     payload = {
-        "machine": machine(), "model": str(args.model), "figures": figures,
+        "machine": machine(), "model": str(args.model), "model_sha256": model_sha256(args.model),
+        "figures": figures,
         "confusion": {"test": test.confusion, "validation": validation.confusion, "real_dev": real_dev.confusion},
         "per_class_real_dev": real_dev.per_class,
     }

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import draw_gesture
-from rps.augmentation import background_mask, make_augmenter, robust_layers, seed_stream
+from rps.augmentation import FillFingerGaps, background_mask, make_augmenter, robust_layers, seed_stream
 
 
 def gesture_batch(size=48):
@@ -15,7 +15,8 @@ def gesture_batch(size=48):
                                  enumerate(["rock", "paper", "scissors", "rock"])]), tf.float32)
 
 
-@pytest.mark.parametrize("recipe", ["study", "robust", "robust-no-background", "robust-no-rotation"])
+@pytest.mark.parametrize("recipe", ["study", "robust", "robust-no-background", "robust-no-rotation",
+                                    "robust-no-fingers"])
 def test_augmented_values_stay_in_pixel_range(recipe):
     batch = gesture_batch()
     augmented = make_augmenter(recipe, seed=1)(batch).numpy()
@@ -155,3 +156,40 @@ def test_robust_geometry_keeps_proportions():
     ratios = [np.linalg.norm(green - red) / np.linalg.norm(blue - red)
               for red, green, blue in dot_centres_after_robust_geometry()]
     assert 0.85 < min(ratios) and max(ratios) < 1.18
+
+
+def fingers_on_white() -> np.ndarray:
+    """Three dark fingers on white: the first two 2 px apart, the last two 8 px apart."""
+    image = np.full((16, 32, 3), 255.0, np.float32)
+    for left in (4, 10, 22):
+        image[2:14, left : left + 4] = (120.0, 80.0, 60.0)
+    return image
+
+
+def test_fill_finger_gaps_fills_narrow_gaps_and_keeps_wide_ones():
+    image = fingers_on_white()
+    batch = tf.constant(np.tile(image, (32, 1, 1, 1)))
+    filled = FillFingerGaps(probability=1.0, seed=0)(batch).numpy()
+    # Both windows (3 and 5 px) are drawn, and both must fill the 2 px gap...
+    assert (filled[:, 4:12, 8:10] < 130).all()
+    # ...leave the 8 px gap (the V of two fingers) white, and never lighten the fingers.
+    assert (filled[:, 4:12, 14:22] == 255.0).all()
+    assert (filled <= image).all()
+
+
+def test_fill_finger_gaps_touches_only_its_share_and_only_in_training():
+    batch = tf.constant(np.tile(fingers_on_white(), (400, 1, 1, 1)))
+    layer = FillFingerGaps(probability=0.4, seed=1)
+    changed = (layer(batch).numpy() != batch.numpy()).any(axis=(1, 2, 3)).mean()
+    assert 0.3 < changed < 0.5
+    assert np.array_equal(layer(batch, training=False).numpy(), batch.numpy())
+    assert np.array_equal(FillFingerGaps(probability=0.0)(batch).numpy(), batch.numpy())
+
+
+@pytest.mark.parametrize("recipe, fills", [("robust", True), ("robust-no-fingers", False),
+                                           ("robust-no-clean", True), ("study", False)])
+def test_recipes_that_fill_finger_gaps(monkeypatch, recipe, fills):
+    calls = []
+    monkeypatch.setattr(FillFingerGaps, "call", lambda self, images, training=True: calls.append(1) or images)
+    make_augmenter(recipe, seed=2)(gesture_batch())
+    assert bool(calls) == fills

@@ -1,0 +1,36 @@
+"""bench/model_card.py: the card quotes seed figures only when the shipped model is one of the runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import model_card  # noqa: E402
+
+CONFIG = {"architecture": "compact", "augmentation": "robust", "seed": 42}
+
+
+def write_seeds(folder: Path, shas: list[str]) -> None:
+    rows = [{"seed": seed, "model_sha256": sha} for seed, sha in zip((42, 7), shas)]
+    summary = {name: {"mean": 0.9, "min": 0.8, "max": 1.0} for name in ("test", "real_dev", "real_dev_mirrored")}
+    (folder / "seeds.json").write_text(json.dumps({"config": {**CONFIG, "seed": 42}, "rows": rows,
+                                                   "summary": summary}))
+
+
+@pytest.mark.parametrize("shas, quoted", [(["shipped", "other"], True), (["older", "other"], False)])
+def test_seed_spread_needs_the_shipped_model_among_the_runs(tmp_path, monkeypatch, shas, quoted):
+    # Same config, older code: the recipe name matches but the runs are not the shipped recipe's.
+    monkeypatch.setattr(model_card, "RESULTS", tmp_path)
+    write_seeds(tmp_path, shas)
+    line = " ".join(model_card.seed_spread(CONFIG, "shipped"))
+    assert ("2 seeds of this config (42, 7)" in line) == quoted
+    assert ("not measured" in line) == (not quoted)
+
+
+def test_seed_spread_without_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(model_card, "RESULTS", tmp_path)
+    assert "not measured" in " ".join(model_card.seed_spread(CONFIG, "shipped"))
