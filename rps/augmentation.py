@@ -91,17 +91,25 @@ def random_backgrounds(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(background + noise, 0.0, 255.0)
 
 
-class ReplaceBackground(layers.Layer):
-    """Swap the white backdrop of rendered hands for a random one, with some probability."""
+class RandomShareLayer(layers.Layer):
+    """A training-only layer that changes a random share (``probability``) of the images."""
 
-    def __init__(self, probability: float = 0.9, seed: int | None = None, **kwargs):
+    def __init__(self, probability: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.probability = probability
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
-        if not training:
-            return images
+        return self.transform(images) if training else images
+
+    def transform(self, images: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+
+class ReplaceBackground(RandomShareLayer):
+    """Swap the white backdrop of rendered hands for a random one, with some probability."""
+
+    def transform(self, images):
         seed = tf.cast(keras.random.randint([2], 0, 2**30, seed=self.seed_generator), tf.int32)
         mask = background_mask(images)
         backgrounds = random_backgrounds(tf.shape(images), seed)
@@ -131,7 +139,7 @@ class RandomNoise(layers.Layer):
         return tf.clip_by_value(images + noise * level, 0.0, 255.0)
 
 
-class FillFingerGaps(layers.Layer):
+class FillFingerGaps(RandomShareLayer):
     """Fill the narrow gaps between fingers on a light backdrop, for some of the images.
 
     Every rendered paper in the training set spreads its fingers, but many real open hands,
@@ -144,13 +152,9 @@ class FillFingerGaps(layers.Layer):
     """
 
     def __init__(self, probability: float = 0.4, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.probability = probability
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        super().__init__(probability, seed, **kwargs)
 
-    def call(self, images, training=True):
-        if not training:
-            return images
+    def transform(self, images):
         draw = keras.random.uniform([tf.shape(images)[0], 1, 1, 1], seed=self.seed_generator)
         narrow, wide = _grey_opening(images, 3), _grey_opening(images, 5)
         images = tf.where(draw < self.probability / 2, narrow, images)
