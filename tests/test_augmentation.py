@@ -193,3 +193,13 @@ def test_recipes_that_fill_finger_gaps(monkeypatch, recipe, fills):
     monkeypatch.setattr(FillFingerGaps, "call", lambda self, images, training=True: calls.append(1) or images)
     make_augmenter(recipe, seed=2)(gesture_batch())
     assert bool(calls) == fills
+
+
+def test_robust_geometry_never_turns_hands_upside_down():
+    # Hands enter a webcam's frame from below or from either side.  Red to blue points down the
+    # image; a mirror image keeps its vertical part, and a turn of at most 100 degrees leaves it
+    # at least cos(100 degrees) = -0.17 of its length.  The full circle, as before, reached -1.
+    downward = [(blue - red)[0] / np.linalg.norm(blue - red)
+                for red, _, blue in dot_centres_after_robust_geometry()]
+    assert min(downward) > -0.3
+    assert min(downward) < 0.5  # it does turn hands well past the horizontal

@@ -29,11 +29,11 @@ def test_model_file_is_small_enough_for_a_space():
     assert (SHIPPED_MODEL / "model.keras").stat().st_size <= 5 * 1024 * 1024
 
 
-# Known defect of the shipped model (see assets/MODEL_CARD.md): it calls this rendered open
-# hand, thumb apart and fingertips cut by the frame, scissors (0.57 against paper 0.43).
-# Strict: the day a retrained model gets it right, this fails and the marker must go.
-# paper-2.png (fingers held together) was the previous model's defect; this one gets it right.
-KNOWN_WRONG = {"paper-1.png"}
+# Examples the shipped model gets wrong, each marked as a strict xfail: the day a retrained
+# model gets one right, its test fails and the name must go.  The shipped model gets all six
+# right; the two before it called paper-2.png (fingers together) rock and paper-1.png (thumb
+# apart, fingertips cut by the frame) scissors.
+KNOWN_WRONG: set[str] = set()
 
 
 @pytest.mark.parametrize(
