@@ -147,10 +147,10 @@ def main() -> None:
         "- The real-photo figure comes from 90 photos of a few people's hands on one green background, "
         "all entering from the right (the mirrored row shows them entering from the left); other "
         "skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
-        "- The training hands are rendered; the robust augmentation (background replacement, full "
-        "rotation, scale in proportion, mirror images, colour jitter, blur and noise, finger gaps filled "
-        "in some images, with a "
-        "quarter of the images left clean) narrows but does not close the gap to real hands.",
+        "- The training hands are rendered; the robust augmentation (background replacement, rotation "
+        "up to 100 degrees either way, scale in proportion, mirror images, colour jitter, blur and noise, "
+        "finger gaps filled in some images, with a quarter of the images left clean) narrows but does "
+        "not close the gap to real hands. Hands upside down were never trained on.",
         *seed_spread(config, shipped_sha256),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
