@@ -177,7 +177,8 @@ def robust_layers(
     """The shipped model's recipe; each switch is one row of the ablation in ``bench/``."""
     white = 255.0
     # Up to 100 degrees either way: hands from below, the left or the right.  The full circle,
-    # as before, also spent training on upside-down hands and cost about 2 test points (README).
+    # as before, also spent training on upside-down hands; stopping at 100 degrees gained 0.7
+    # test points and 7 real-photo points over four seeds (README).
     rotation = 100 / 360 if wide_rotation else 20 / 360
     stack: list[keras.layers.Layer] = [
         # Geometry first, filling with white so the background swap also covers the corners.
