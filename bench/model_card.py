@@ -60,6 +60,8 @@ def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
     """The class of lowest recall in a confusion matrix, and what it is mistaken for."""
     recalls = [row[index] / max(sum(row), 1) for index, row in enumerate(matrix)]
     weakest = min(range(len(names)), key=recalls.__getitem__)
+    if recalls[weakest] == 1.0:
+        return "none (every class 100%)"
     mistaken = [(count, name) for name, count in zip(names, matrix[weakest]) if name != names[weakest] and count]
     called = f", mostly called {max(mistaken)[1]}" if mistaken else ""
     return f"**{names[weakest]}** (recall {percent(recalls[weakest])}{called})"
