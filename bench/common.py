@@ -71,7 +71,9 @@ def model_sha256(folder: Path) -> str:
     """Fingerprint of a saved model's weights file: ties measured figures to the model measured."""
     import hashlib
 
-    return hashlib.sha256((folder / "model.keras").read_bytes()).hexdigest()
+    from rps.artifacts import MODEL_FILE
+
+    return hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
 
 
 def p50_p95(timings: list[float]) -> tuple[float, float]:
