@@ -1,10 +1,12 @@
 """Write assets/MODEL_CARD.md from what was measured, so the card cannot drift from the model.
 
 Reads the shipped model's ``model.json``, ``bench/results/shipped_model.json`` (written by
-``bench/shipped_model.py``) and ``bench/results/seeds.json`` (``bench/seeds.py``), draws the
-real-photo confusion matrix, and writes the card.
+``bench/shipped_model.py``), ``bench/results/seeds.json`` (``bench/seeds.py``) and
+``bench/results/backdrops.json`` (``bench/backdrops.py``), draws the real-photo confusion
+matrix, and writes the card.
 
-    python bench/shipped_model.py && python bench/seeds.py && python bench/model_card.py
+    python bench/shipped_model.py && python bench/seeds.py && python bench/backdrops.py \
+        && python bench/model_card.py
 """
 
 from __future__ import annotations
@@ -54,6 +56,24 @@ def seed_spread(config: dict, shipped_sha256: str) -> list[str]:
             f"({listed}) scored {span['real_dev']} on the real photos, {span['real_dev_mirrored']} on "
             f"them mirrored and {span['test']} on test (`python bench/seeds.py`). Treat the "
             "real-photo figures above as one draw, not as what the recipe guarantees."]
+
+
+def plain_backdrops(shipped_sha256: str) -> list[str]:
+    """The limitation line on plain backdrops, from ``bench/backdrops.py`` when it measured this model."""
+    path = RESULTS / "backdrops.json"
+    rows = json.loads(path.read_text())["models"].values() if path.exists() else []
+    measured = [row["accuracy"] for row in rows if row.get("model_sha256") == shipped_sha256]
+    if not measured:
+        print(f"warning: {path} has no figures for the shipped model; run python bench/backdrops.py")
+        return ["- How much the model leans on the white behind the test hands is not measured "
+                "(`python bench/backdrops.py`)."]
+    scores = measured[0]
+    plain = {name: value for name, value in scores.items() if name not in ("as rendered", "plain mean")}
+    worst = min(plain, key=plain.get)
+    return [f"- Backdrops matter: the test hands, {percent(scores['as rendered'])} right on their white, "
+            f"score {percent(scores['plain mean'])} on average when the white is swapped for one of "
+            f"{len(plain)} plain colours (worst: {worst}, {percent(plain[worst])}; `python bench/backdrops.py`). "
+            "Expect more errors in front of a plain wall than the test figure suggests."]
 
 
 def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
@@ -107,8 +127,8 @@ def main() -> None:
         f"{figures['latency_p95_ms']} ms | p50 <= 10 ms |",
         f"| batched inference | {figures['batched_images_per_second']} images/s | >= 300 |",
         "",
-        "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py` (the seed spread under "
-        "Limitations), then `python bench/model_card.py` (this card).",
+        "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py` and "
+        "`python bench/backdrops.py` (the seed spread and the backdrops under Limitations), then `python bench/model_card.py` (this card).",
         "",
         "Confusion matrices (rows: true class, columns: predicted, order "
         f"{', '.join(names)}):",
@@ -154,6 +174,7 @@ def main() -> None:
         "finger gaps filled in some images, with a quarter of the images left clean) narrows but does "
         "not close the gap to real hands. Hands upside down were never trained on.",
         *seed_spread(config, shipped_sha256),
+        *plain_backdrops(shipped_sha256),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
     (ROOT / "assets" / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")

@@ -1,4 +1,4 @@
-"""bench/model_card.py: the card quotes seed figures only when the shipped model is one of the runs."""
+"""bench/model_card.py: the card quotes seed and backdrop figures only when they were measured on the shipped model."""
 
 from __future__ import annotations
 
@@ -34,3 +34,23 @@ def test_seed_spread_needs_the_shipped_model_among_the_runs(tmp_path, monkeypatc
 def test_seed_spread_without_results(tmp_path, monkeypatch):
     monkeypatch.setattr(model_card, "RESULTS", tmp_path)
     assert "not measured" in " ".join(model_card.seed_spread(CONFIG, "shipped"))
+
+
+def write_backdrops(folder: Path, sha: str) -> None:
+    scores = {"as rendered": 1.0, "grey": 0.874, "black": 0.914, "plain mean": 0.894}
+    (folder / "backdrops.json").write_text(json.dumps({"models": {"assets/model": {"model_sha256": sha,
+                                                                                  "accuracy": scores}}}))
+
+
+@pytest.mark.parametrize("measured_sha, quoted", [("shipped", True), ("older", False)])
+def test_plain_backdrops_needs_figures_of_the_shipped_model(tmp_path, monkeypatch, measured_sha, quoted):
+    monkeypatch.setattr(model_card, "RESULTS", tmp_path)
+    write_backdrops(tmp_path, measured_sha)
+    line = " ".join(model_card.plain_backdrops("shipped"))
+    assert ("score 89.4% on average" in line and "worst: grey, 87.4%" in line) == quoted
+    assert ("not measured" in line) == (not quoted)
+
+
+def test_plain_backdrops_without_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(model_card, "RESULTS", tmp_path)
+    assert "not measured" in " ".join(model_card.plain_backdrops("shipped"))
