@@ -38,7 +38,7 @@ BACKDROPS = {
 }
 
 
-def test_images(image_size: int) -> tuple[np.ndarray, np.ndarray]:
+def rendered_test_set(image_size: int) -> tuple[np.ndarray, np.ndarray]:
     dataset = open_dataset(require(STUDY_DATA))
     batches = list(make_dataset(dataset.test, image_size, batch_size=128, cache_budget=0))
     return (np.concatenate([images.numpy() for images, _ in batches]),
@@ -100,14 +100,16 @@ def main() -> None:
     rows = {}
     for folder in args.models:
         bundle = load_bundle(folder)
-        images, labels = test_images(bundle.image_size)
+        images, labels = rendered_test_set(bundle.image_size)
         keyed = keyed_real_photos(bundle.class_names)
-        rows[os.path.relpath(folder, ROOT)] = {"model_sha256": model_sha256(folder),
-                             "accuracy": backdrop_accuracies(bundle.model, images, labels),
-                             "real_dev": real_backdrop_accuracies(bundle.model, bundle.image_size, keyed)}
+        rows[os.path.relpath(folder, ROOT)] = {
+            "model_sha256": model_sha256(folder),
+            "test": backdrop_accuracies(bundle.model, images, labels),
+            "real_dev": real_backdrop_accuracies(bundle.model, bundle.image_size, keyed),
+        }
     save_results("backdrops", {"machine": machine(), "backdrops": BACKDROPS, "models": rows})
     print("Test set (372 rendered hands), white backdrop swapped:")
-    print_table(rows, "accuracy")
+    print_table(rows, "test")
     print("\nReal photos (90), green screen swapped (describes, never chooses):")
     print_table(rows, "real_dev")
 

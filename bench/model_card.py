@@ -62,7 +62,7 @@ def plain_backdrops(shipped_sha256: str) -> list[str]:
     """The limitation line on plain backdrops, from ``bench/backdrops.py`` when it measured this model."""
     path = RESULTS / "backdrops.json"
     rows = json.loads(path.read_text())["models"].values() if path.exists() else []
-    measured = [row["accuracy"] for row in rows if row.get("model_sha256") == shipped_sha256]
+    measured = [row["test"] for row in rows if row.get("model_sha256") == shipped_sha256]
     if not measured:
         print(f"warning: {path} has no figures for the shipped model; run python bench/backdrops.py")
         return ["- How much the model leans on the white behind the test hands is not measured "

@@ -39,7 +39,7 @@ def test_seed_spread_without_results(tmp_path, monkeypatch):
 def write_backdrops(folder: Path, sha: str) -> None:
     scores = {"as rendered": 1.0, "grey": 0.874, "black": 0.914, "plain mean": 0.894}
     (folder / "backdrops.json").write_text(json.dumps({"models": {"assets/model": {"model_sha256": sha,
-                                                                                  "accuracy": scores}}}))
+                                                                                  "test": scores}}}))
 
 
 @pytest.mark.parametrize("measured_sha, quoted", [("shipped", True), ("older", False)])
