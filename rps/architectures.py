@@ -72,8 +72,11 @@ def build_regularised(image_size: int, class_count: int) -> keras.Model:
 def build_compact(image_size: int, class_count: int) -> keras.Model:
     """The regularised family made small and fast: BN blocks, global pooling, L2, dropout.
 
-    Global average pooling replaces Flatten -> Dense, which held 95% of the study's weights;
-    the result is about 1.5 MB and indifferent to where the hand sits in the frame.
+    Global pooling replaces Flatten -> Dense, which held 95% of the study's weights; the
+    result is about 1.5 MB and indifferent to where the hand sits in the frame.  It pools by
+    maximum, not average: an average adds up every backdrop pixel's features, in proportion
+    to how much backdrop the frame shows, so a plain wall colour swayed the answer
+    (``bench/backdrops.py``; the README compares both over four seeds).
     """
     inputs, x = _inputs(image_size)
     # Momentum 0.9, not Keras' 0.99: a short CPU run has only ~1000 steps, and at 0.99 the
@@ -83,7 +86,7 @@ def build_compact(image_size: int, class_count: int) -> keras.Model:
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(2)(x)
-    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.GlobalMaxPooling2D()(x)
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(128, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
     x = layers.BatchNormalization(momentum=0.9)(x)

@@ -62,6 +62,14 @@ def test_compact_is_small():
     assert build_model("compact", 96, 3).count_params() < 500_000
 
 
+def test_compact_pools_by_maximum_so_backdrop_area_does_not_add_up():
+    # Average pooling weighed every backdrop pixel's features by how much backdrop a frame
+    # shows; a plain wall colour then swayed the answer (bench/backdrops.py, README).
+    model = build_model("compact", 64, 3)
+    assert count(model, keras.layers.GlobalMaxPooling2D) == 1
+    assert count(model, keras.layers.GlobalAveragePooling2D) == 0
+
+
 def test_unknown_architecture_names_the_choices():
     with pytest.raises(ValueError, match="baseline"):
         build_model("resnet", 64, 3)
