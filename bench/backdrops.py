@@ -15,6 +15,7 @@ describes a model: choosing a model or a recipe by it would be choosing on the r
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 from pathlib import Path
 
@@ -38,6 +39,12 @@ BACKDROPS = {
 }
 
 
+def accuracy(model, pixels: np.ndarray, labels: np.ndarray) -> float:
+    predicted = model.predict(pixels, batch_size=128, verbose=0).argmax(axis=1)
+    return round(float(np.mean(predicted == labels)), 4)
+
+
+@functools.lru_cache  # decoded once, however many models are scored
 def rendered_test_set(image_size: int) -> tuple[np.ndarray, np.ndarray]:
     dataset = open_dataset(require(STUDY_DATA))
     batches = list(make_dataset(dataset.test, image_size, batch_size=128, cache_budget=0))
@@ -48,21 +55,17 @@ def rendered_test_set(image_size: int) -> tuple[np.ndarray, np.ndarray]:
 def backdrop_accuracies(model, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy as rendered, then per plain backdrop, then the plain backdrops' mean."""
     mask = background_mask(images).numpy()
-
-    def accuracy(pixels: np.ndarray) -> float:
-        predicted = model.predict(pixels, batch_size=128, verbose=0).argmax(axis=1)
-        return round(float(np.mean(predicted == labels)), 4)
-
-    scores = {"as rendered": accuracy(images)}
+    scores = {"as rendered": accuracy(model, images, labels)}
     for name, colour in BACKDROPS.items():
-        scores[name] = accuracy(images * (1.0 - mask) + np.array(colour, np.float32) * mask)
+        scores[name] = accuracy(model, images * (1.0 - mask) + np.array(colour, np.float32) * mask, labels)
     scores["plain mean"] = round(float(np.mean([scores[name] for name in BACKDROPS])), 4)
     return scores
 
 
-def keyed_real_photos(class_names: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+@functools.lru_cache
+def keyed_real_photos(class_names: tuple[str, ...]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
     """The real photos at full size with their green screen found: (images, masks, labels)."""
-    _, real = read_class_folders(require(REAL_DEV), tuple(class_names))
+    _, real = read_class_folders(require(REAL_DEV), class_names)
     photos = [load_rgb(path).astype(np.float32) for path in real.paths]
     masks = [((photo[..., 1] > photo[..., 0] + 25) & (photo[..., 1] > photo[..., 2] + 25))[..., None]
              for photo in photos]
@@ -72,16 +75,15 @@ def keyed_real_photos(class_names: list[str]) -> tuple[list[np.ndarray], list[np
 def real_backdrop_accuracies(model, image_size: int, keyed) -> dict[str, float]:
     photos, masks, labels = keyed
 
-    def accuracy(swap) -> float:
+    def swapped(swap) -> float:
         batch = np.stack([resize_for_model(tf.constant(swap(photo, mask).astype(np.uint8)), image_size).numpy()
                           for photo, mask in zip(photos, masks)])
-        predicted = model.predict(batch.astype(np.float32), batch_size=128, verbose=0).argmax(axis=1)
-        return round(float(np.mean(predicted == labels)), 4)
+        return accuracy(model, batch.astype(np.float32), labels)
 
-    scores = {"as shot (green)": accuracy(lambda photo, mask: photo),
-              "white": accuracy(lambda photo, mask: np.where(mask, 255.0, photo))}
+    scores = {"as shot (green)": swapped(lambda photo, mask: photo),
+              "white": swapped(lambda photo, mask: np.where(mask, 255.0, photo))}
     for name, colour in BACKDROPS.items():
-        scores[name] = accuracy(lambda photo, mask, colour=colour: np.where(mask, np.float32(colour), photo))
+        scores[name] = swapped(lambda photo, mask, colour=colour: np.where(mask, np.float32(colour), photo))
     return scores
 
 
@@ -101,7 +103,7 @@ def main() -> None:
     for folder in args.models:
         bundle = load_bundle(folder)
         images, labels = rendered_test_set(bundle.image_size)
-        keyed = keyed_real_photos(bundle.class_names)
+        keyed = keyed_real_photos(tuple(bundle.class_names))
         rows[os.path.relpath(folder, ROOT)] = {
             "model_sha256": model_sha256(folder),
             "test": backdrop_accuracies(bundle.model, images, labels),

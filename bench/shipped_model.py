@@ -19,6 +19,7 @@ import numpy as np
 from common import (REAL_DEV, ROOT, STUDY_DATA, machine, mirrored_accuracy, model_sha256, p50_p95, require,
                     save_results)
 
+from rps.artifacts import MODEL_FILE
 from rps.datasets import open_dataset, read_class_folders
 from rps.evaluation import evaluate_model
 from rps.prediction import Predictor
@@ -75,7 +76,7 @@ def main() -> None:
         "validation_accuracy": validation.accuracy,
         "real_dev_accuracy": real_dev.accuracy,
         "real_dev_mirrored_accuracy": mirrored_accuracy(model, real, size),
-        "model_megabytes": round((args.model / "model.keras").stat().st_size / 1e6, 2),
+        "model_megabytes": round((args.model / MODEL_FILE).stat().st_size / 1e6, 2),
         "training_minutes": round(training.get("seconds", float("nan")) / 60, 1),
         **latency(predictor, args.repeats),
         "batched_images_per_second": throughput(predictor),
