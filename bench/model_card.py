@@ -58,22 +58,43 @@ def seed_spread(config: dict, shipped_sha256: str) -> list[str]:
             "real-photo figures above as one draw, not as what the recipe guarantees."]
 
 
+def figures_of_shipped_model(benchmark: str, shipped_sha256: str) -> dict | None:
+    """``bench/<benchmark>.py``'s entry for the shipped model, or None when it measured another."""
+    path = RESULTS / f"{benchmark}.json"
+    rows = json.loads(path.read_text())["models"].values() if path.exists() else []
+    measured = [row for row in rows if row.get("model_sha256") == shipped_sha256]
+    if not measured:
+        print(f"warning: {path} has no figures for the shipped model; run python bench/{benchmark}.py")
+        return None
+    return measured[0]
+
+
 def plain_backdrops(shipped_sha256: str) -> list[str]:
     """The limitation line on plain backdrops, from ``bench/backdrops.py`` when it measured this model."""
-    path = RESULTS / "backdrops.json"
-    rows = json.loads(path.read_text())["models"].values() if path.exists() else []
-    measured = [row["test"] for row in rows if row.get("model_sha256") == shipped_sha256]
-    if not measured:
-        print(f"warning: {path} has no figures for the shipped model; run python bench/backdrops.py")
+    measured = figures_of_shipped_model("backdrops", shipped_sha256)
+    if measured is None:
         return ["- How much the model leans on the white behind the test hands is not measured "
                 "(`python bench/backdrops.py`)."]
-    scores = measured[0]
+    scores = measured["test"]
     plain = {name: value for name, value in scores.items() if name not in ("as rendered", "plain mean")}
     worst = min(plain, key=plain.get)
     return [f"- Backdrops matter: the test hands, {percent(scores['as rendered'])} right on their white, "
             f"score {percent(scores['plain mean'])} on average when the white is swapped for one of "
             f"{len(plain)} plain colours (worst: {worst}, {percent(plain[worst])}; `python bench/backdrops.py`). "
             "Expect more errors in front of a plain wall than the test figure suggests."]
+
+
+def small_hands(shipped_sha256: str) -> list[str]:
+    """The limitation line on hand size, from ``bench/hand_size.py`` when it measured this model."""
+    measured = figures_of_shipped_model("hand_size", shipped_sha256)
+    if measured is None:
+        return ["- How small a hand the model still reads is not measured (`python bench/hand_size.py`)."]
+    smallest, on_plain = list(measured["rows"].items())[-1]  # the smallest size, on plain backdrops
+    classes = {name: value for name, value in on_plain.items() if name != "all"}
+    weakest = min(classes, key=classes.get)
+    return [f"- Small hands: with the test hands shrunk to {smallest.split()[0]} of the frame and set on plain "
+            f"backdrops, {weakest} is right {percent(classes[weakest])} of the time (all classes: "
+            f"{percent(on_plain['all'])}; `python bench/hand_size.py`). Hold the hand close to the camera."]
 
 
 def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
@@ -128,7 +149,7 @@ def main() -> None:
         f"| batched inference | {figures['batched_images_per_second']} images/s | >= 300 |",
         "",
         "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py` and "
-        "`python bench/backdrops.py` (the seed spread and the backdrops under Limitations), then `python bench/model_card.py` (this card).",
+        "`python bench/backdrops.py` and `python bench/hand_size.py` (the seed spread, the backdrops and the hand sizes under Limitations), then `python bench/model_card.py` (this card).",
         "",
         "Confusion matrices (rows: true class, columns: predicted, order "
         f"{', '.join(names)}):",
@@ -175,6 +196,7 @@ def main() -> None:
         "not close the gap to real hands. Hands upside down were never trained on.",
         *seed_spread(config, shipped_sha256),
         *plain_backdrops(shipped_sha256),
+        *small_hands(shipped_sha256),
         "- Frames keep their aspect ratio (the short side is extended with its edge pixels); a hand that fills only a corner of a wide frame is small for the model.",
     ]
     (ROOT / "assets" / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
