@@ -14,14 +14,12 @@ describes a model: choosing a model or a recipe by it would be choosing on the r
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from common import REAL_DEV, ROOT, STUDY_DATA, machine, model_sha256, require, save_results
+from common import REAL_DEV, ROOT, STUDY_DATA, machine, model_folders, model_sha256, require, save_results
 
 from rps.artifacts import load_bundle
 from rps.augmentation import background_mask
@@ -96,11 +94,8 @@ def print_table(rows: dict[str, dict], key: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", type=Path, nargs="*", default=[ROOT / "assets" / "model"])
-    args = parser.parse_args()
     rows = {}
-    for folder in args.models:
+    for folder in model_folders(__doc__.splitlines()[0]):
         bundle = load_bundle(folder)
         images, labels = rendered_test_set(bundle.image_size)
         keyed = keyed_real_photos(tuple(bundle.class_names))

@@ -76,6 +76,15 @@ def model_sha256(folder: Path) -> str:
     return hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
 
 
+def model_folders(description: str) -> list[Path]:
+    """The ``MODEL_FOLDER ...`` arguments of a benchmark that scores models (default: the shipped one)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("models", type=Path, nargs="*", default=[ROOT / "assets" / "model"])
+    return parser.parse_args().models
+
+
 def p50_p95(timings: list[float]) -> tuple[float, float]:
     """Median and 95th percentile (the nearest rank at or below it) of unsorted timings."""
     ordered = sorted(timings)

@@ -10,14 +10,12 @@ real photo is involved, so this figure may guide choices.
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from backdrops import BACKDROPS, rendered_test_set
-from common import ROOT, machine, model_sha256, save_results
+from common import ROOT, machine, model_folders, model_sha256, save_results
 
 from rps.artifacts import load_bundle
 from rps.augmentation import background_mask
@@ -58,11 +56,8 @@ def size_accuracies(model, images: np.ndarray, labels: np.ndarray, class_names) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", type=Path, nargs="*", default=[ROOT / "assets" / "model"])
-    args = parser.parse_args()
     results = {}
-    for folder in args.models:
+    for folder in model_folders(__doc__.splitlines()[0]):
         bundle = load_bundle(folder)
         images, labels = rendered_test_set(bundle.image_size)
         rows = size_accuracies(bundle.model, images.astype(np.float32), labels, bundle.class_names)

@@ -36,16 +36,17 @@ def test_seed_spread_without_results(tmp_path, monkeypatch):
     assert "not measured" in " ".join(model_card.seed_spread(CONFIG, "shipped"))
 
 
-def write_backdrops(folder: Path, sha: str) -> None:
-    scores = {"as rendered": 1.0, "grey": 0.874, "black": 0.914, "plain mean": 0.894}
-    (folder / "backdrops.json").write_text(json.dumps({"models": {"assets/model": {"model_sha256": sha,
-                                                                                  "test": scores}}}))
+def write_results(folder: Path, benchmark: str, sha: str, **figures) -> None:
+    """A bench/results/<benchmark>.json holding one model's figures."""
+    entry = {"model_sha256": sha, **figures}
+    (folder / f"{benchmark}.json").write_text(json.dumps({"models": {"assets/model": entry}}))
 
 
 @pytest.mark.parametrize("measured_sha, quoted", [("shipped", True), ("older", False)])
 def test_plain_backdrops_needs_figures_of_the_shipped_model(tmp_path, monkeypatch, measured_sha, quoted):
     monkeypatch.setattr(model_card, "RESULTS", tmp_path)
-    write_backdrops(tmp_path, measured_sha)
+    scores = {"as rendered": 1.0, "grey": 0.874, "black": 0.914, "plain mean": 0.894}
+    write_results(tmp_path, "backdrops", measured_sha, test=scores)
     line = " ".join(model_card.plain_backdrops("shipped"))
     assert ("score 89.4% on average" in line and "worst: grey, 87.4%" in line) == quoted
     assert ("not measured" in line) == (not quoted)
@@ -56,17 +57,12 @@ def test_plain_backdrops_without_results(tmp_path, monkeypatch):
     assert "not measured" in " ".join(model_card.plain_backdrops("shipped"))
 
 
-def write_hand_sizes(folder, sha):
-    rows = {"100% on white": {"paper": 1.0, "rock": 1.0, "scissors": 1.0, "all": 1.0},
-            "65% on plain (mean)": {"paper": 0.512, "rock": 0.995, "scissors": 0.995, "all": 0.834}}
-    (folder / "hand_size.json").write_text(json.dumps({"models": {"assets/model": {"model_sha256": sha,
-                                                                                  "rows": rows}}}))
-
-
 @pytest.mark.parametrize("measured_sha, quoted", [("shipped", True), ("older", False)])
 def test_small_hands_quotes_the_weakest_class_at_the_smallest_size(tmp_path, monkeypatch, measured_sha, quoted):
     monkeypatch.setattr(model_card, "RESULTS", tmp_path)
-    write_hand_sizes(tmp_path, measured_sha)
+    rows = {"100% on white": {"paper": 1.0, "rock": 1.0, "scissors": 1.0, "all": 1.0},
+            "65% on plain (mean)": {"paper": 0.512, "rock": 0.995, "scissors": 0.995, "all": 0.834}}
+    write_results(tmp_path, "hand_size", measured_sha, rows=rows)
     line = " ".join(model_card.small_hands("shipped"))
     assert ("shrunk to 65% of the frame" in line and "paper is right 51.2%" in line
             and "all classes: 83.4%" in line) == quoted
