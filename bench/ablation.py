@@ -28,7 +28,7 @@ from rps.errors import RpsError
 from rps.training import train
 
 VARIANTS = ["study", "robust-no-rotation", "robust-no-background", "robust", "robust-no-colour", "robust-no-blur",
-            "robust-no-fingers", "robust-no-clean", "none"]
+            "robust-no-erasing", "robust-no-fingers", "robust-no-clean", "none"]
 
 
 def main() -> None:

@@ -148,7 +148,7 @@ def main() -> None:
         f"{figures['latency_p95_ms']} ms | p50 <= 10 ms |",
         f"| batched inference | {figures['batched_images_per_second']} images/s | >= 300 |",
         "",
-        "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py` and "
+        "Rerun: `python bench/shipped_model.py` (figures), `python bench/seeds.py`, "
         "`python bench/backdrops.py` and `python bench/hand_size.py` (the seed spread, the backdrops and the hand sizes under Limitations), then `python bench/model_card.py` (this card).",
         "",
         "Confusion matrices (rows: true class, columns: predicted, order "
@@ -192,7 +192,7 @@ def main() -> None:
         "skin tones, lighting, cluttered backgrounds and partly hidden hands are not measured.",
         "- The training hands are rendered; the robust augmentation (background replacement, rotation "
         "up to 100 degrees either way, scale in proportion, mirror images, colour jitter, blur and noise, "
-        "finger gaps filled in some images, with a quarter of the images left clean) narrows but does "
+        "random patches erased, finger gaps filled in some images, with a quarter of the images left clean) narrows but does "
         "not close the gap to real hands. Hands upside down were never trained on.",
         *seed_spread(config, shipped_sha256),
         *plain_backdrops(shipped_sha256),

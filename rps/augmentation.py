@@ -9,7 +9,7 @@ Two recipes:
   colours, gradients and textures; then rotation by up to 100 degrees either way (webcam
   hands enter from either side or from below, seldom upside down), scale changes that keep
   the hand's proportions, mirror images (left and right hands), colour jitter, grayscale,
-  blur and noise.  A quarter of the images skip all that and get only mild geometry, so the
+  blur and noise, and a random patch of noise over part of some images.  A quarter of the images skip all that and get only mild geometry, so the
   clean renders stay familiar.  Before either, some hands get the gaps between their fingers
   filled: open hands held with fingers together.
 
@@ -31,8 +31,8 @@ Augmenter = Callable[[tf.Tensor], tf.Tensor]
 RECIPES = ("none", "study", "robust")
 # ``robust-no-<part>`` switches one part of the robust recipe off: the rows of bench/ablation.py.
 ROBUST_PARTS = {"background": "replace_background", "rotation": "wide_rotation",
-                "colour": "colour", "blur": "blur_and_noise", "clean": "keep_clean",
-                "fingers": "fill_finger_gaps"}
+                "colour": "colour", "blur": "blur_and_noise", "erasing": "erase_patches",
+                "clean": "keep_clean", "fingers": "fill_finger_gaps"}
 ABLATIONS = tuple(f"robust-no-{part}" for part in ROBUST_PARTS)
 CHOICES = RECIPES + ABLATIONS  # every name make_augmenter, TrainConfig and the CLI accept
 
@@ -173,6 +173,7 @@ def robust_layers(
     wide_rotation: bool = True,
     colour: bool = True,
     blur_and_noise: bool = True,
+    erase_patches: bool = True,
 ) -> list[keras.layers.Layer]:
     """The shipped model's recipe; each switch is one row of the ablation in ``bench/``."""
     white = 255.0
@@ -213,6 +214,12 @@ def robust_layers(
             layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255), seed=next(seeds)),
             RandomNoise(8.0, seed=next(seeds)),
         ]
+    if erase_patches:
+        # Random erasing (Zhong et al., 2020): up to half the images get a patch of noise over
+        # part of the frame, often over the fingers.  A paper whose finger gaps are hidden must
+        # still be paper, so the model learns the open hand's outline too, not only its gaps;
+        # without that it called flat hands with fingers together rock (README).
+        stack.append(layers.RandomErasing(factor=0.5, value_range=(0, 255), seed=next(seeds)))
     return stack
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -203,3 +204,23 @@ def test_robust_geometry_never_turns_hands_upside_down():
                 for red, _, blue in dot_centres_after_robust_geometry()]
     assert min(downward) > -0.3
     assert min(downward) < 0.5  # it does turn hands well past the horizontal
+
+
+def erasers(**switches) -> list[keras.layers.Layer]:
+    return [layer for layer in robust_layers(seed_stream(0), **switches)
+            if isinstance(layer, keras.layers.RandomErasing)]
+
+
+def test_robust_recipe_erases_a_patch_of_some_images():
+    # Random erasing hides part of the hand, often the finger gaps, in about a quarter of the
+    # images (a probability drawn from 0 to 0.5 per image); the rest pass untouched.
+    (eraser,) = erasers()
+    erased = eraser(tf.constant(np.full((400, 32, 32, 3), 128.0, np.float32)), training=True).numpy()
+    changed = (erased != 128.0).any(axis=-1)
+    assert 0.15 < changed.any(axis=(1, 2)).mean() < 0.35
+    for patch in changed[changed.any(axis=(1, 2))]:
+        rows, columns = np.flatnonzero(patch.any(axis=1)), np.flatnonzero(patch.any(axis=0))
+        box = patch[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        assert box.mean() > 0.9 and box.size < 0.5 * patch.size  # one rectangle, never the whole frame
+    assert erased.min() >= 0.0 and erased.max() <= 255.0
+    assert erasers(erase_patches=False) == []
