@@ -9,9 +9,10 @@ Two recipes:
   colours, gradients and textures; then rotation by up to 100 degrees either way (webcam
   hands enter from either side or from below, seldom upside down), scale changes that keep
   the hand's proportions, mirror images (left and right hands), colour jitter, grayscale,
-  blur and noise, and a random patch of noise over part of some images.  A quarter of the images skip all that and get only mild geometry, so the
-  clean renders stay familiar.  Before either, some hands get the gaps between their fingers
-  filled: open hands held with fingers together.
+  blur and noise, and a patch of noise over part of some images (random erasing).  A quarter
+  of the images skip all that and get only mild geometry, so the clean renders stay familiar.
+  Before either, some hands get the gaps between their fingers filled: open hands held with
+  fingers together.
 
 Augmentation runs on uint8-range float batches (0..255) and always returns that range, so the
 model's own ``Rescaling`` layer sees the same values at training and at inference.
@@ -215,10 +216,11 @@ def robust_layers(
             RandomNoise(8.0, seed=next(seeds)),
         ]
     if erase_patches:
-        # Random erasing (Zhong et al., 2020): up to half the images get a patch of noise over
-        # part of the frame, often over the fingers.  A paper whose finger gaps are hidden must
-        # still be paper, so the model learns the open hand's outline too, not only its gaps;
-        # without that it called flat hands with fingers together rock (README).
+        # Random erasing (Zhong et al., 2020): each image draws a probability from 0 to 0.5, so
+        # about a quarter get a patch of noise over part of the frame, often over the fingers.
+        # A paper whose finger gaps are hidden must still be paper, so the model learns the open
+        # hand's outline too, not only its gaps; without it, more flat hands with fingers
+        # together were called rock (README, four seeds).
         stack.append(layers.RandomErasing(factor=0.5, value_range=(0, 255), seed=next(seeds)))
     return stack
 
