@@ -37,9 +37,17 @@ BACKDROPS = {
 }
 
 
+def predicted_classes(model, pixels: np.ndarray) -> np.ndarray:
+    return model.predict(pixels, batch_size=128, verbose=0).argmax(axis=1)
+
+
 def accuracy(model, pixels: np.ndarray, labels: np.ndarray) -> float:
-    predicted = model.predict(pixels, batch_size=128, verbose=0).argmax(axis=1)
-    return round(float(np.mean(predicted == labels)), 4)
+    return round(float(np.mean(predicted_classes(model, pixels) == labels)), 4)
+
+
+def on_backdrop(images: np.ndarray, mask: np.ndarray, colour) -> np.ndarray:
+    """``images`` with their backdrop (``mask`` = 1) swapped for one flat colour."""
+    return images * (1.0 - mask) + np.array(colour, np.float32) * mask
 
 
 @functools.lru_cache  # decoded once, however many models are scored
@@ -55,7 +63,7 @@ def backdrop_accuracies(model, images: np.ndarray, labels: np.ndarray) -> dict[s
     mask = background_mask(images).numpy()
     scores = {"as rendered": accuracy(model, images, labels)}
     for name, colour in BACKDROPS.items():
-        scores[name] = accuracy(model, images * (1.0 - mask) + np.array(colour, np.float32) * mask, labels)
+        scores[name] = accuracy(model, on_backdrop(images, mask, colour), labels)
     scores["plain mean"] = round(float(np.mean([scores[name] for name in BACKDROPS])), 4)
     return scores
 

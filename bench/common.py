@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -78,8 +79,6 @@ def model_sha256(folder: Path) -> str:
 
 def model_folders(description: str) -> list[Path]:
     """The ``MODEL_FOLDER ...`` arguments of a benchmark that scores models (default: the shipped one)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("models", type=Path, nargs="*", default=[ROOT / "assets" / "model"])
     return parser.parse_args().models

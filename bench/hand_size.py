@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
-from backdrops import BACKDROPS, rendered_test_set
+from backdrops import BACKDROPS, on_backdrop, predicted_classes, rendered_test_set
 from common import ROOT, machine, model_folders, model_sha256, save_results
 
 from rps.artifacts import load_bundle
@@ -34,7 +34,7 @@ def shrunk(images: np.ndarray, scale: float) -> np.ndarray:
 
 
 def per_class_accuracy(model, images: np.ndarray, labels: np.ndarray, class_names) -> dict[str, float]:
-    predicted = model.predict(images, batch_size=128, verbose=0).argmax(axis=1)
+    predicted = predicted_classes(model, images)
     scores = {name: float(np.mean(predicted[labels == index] == index))
               for index, name in enumerate(class_names)}
     scores["all"] = float(np.mean(predicted == labels))
@@ -47,7 +47,7 @@ def size_accuracies(model, images: np.ndarray, labels: np.ndarray, class_names) 
     for scale in SCALES:
         small = shrunk(images, scale)
         mask = background_mask(small).numpy()
-        plain = [per_class_accuracy(model, small * (1.0 - mask) + np.float32(colour) * mask, labels, class_names)
+        plain = [per_class_accuracy(model, on_backdrop(small, mask, colour), labels, class_names)
                  for colour in BACKDROPS.values()]
         rows[f"{scale:.0%} on white"] = per_class_accuracy(model, small, labels, class_names)
         rows[f"{scale:.0%} on plain (mean)"] = {name: round(float(np.mean([row[name] for row in plain])), 4)
