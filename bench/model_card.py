@@ -175,7 +175,9 @@ def main() -> None:
         "|---|---|",
         *[f"| {key} | {value} |" for key, value in config.items()],
         "",
-        f"Retrain (one command, about {figures['training_minutes']} minutes on the machine above):",
+        f"Retrain (one command, about {figures['training_minutes']} minutes on the machine above; on another "
+        "processor TensorFlow's CPU kernels differ, so the same command gives another draw of the same recipe, "
+        "as the seed spread under Limitations describes):",
         "",
         f"    {command}",
         "",
