@@ -60,7 +60,7 @@ def main() -> None:
     for folder in model_folders(__doc__.splitlines()[0]):
         bundle = load_bundle(folder)
         images, labels = rendered_test_set(bundle.image_size)
-        rows = size_accuracies(bundle.model, images.astype(np.float32), labels, bundle.class_names)
+        rows = size_accuracies(bundle.model, images, labels, bundle.class_names)
         name = os.path.relpath(folder, ROOT)
         results[name] = {"model_sha256": model_sha256(folder), "rows": rows}
         columns = list(next(iter(rows.values())))

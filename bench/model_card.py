@@ -1,12 +1,12 @@
 """Write assets/MODEL_CARD.md from what was measured, so the card cannot drift from the model.
 
 Reads the shipped model's ``model.json``, ``bench/results/shipped_model.json`` (written by
-``bench/shipped_model.py``), ``bench/results/seeds.json`` (``bench/seeds.py``) and
-``bench/results/backdrops.json`` (``bench/backdrops.py``), draws the real-photo confusion
-matrix, and writes the card.
+``bench/shipped_model.py``), ``bench/results/seeds.json`` (``bench/seeds.py``),
+``bench/results/backdrops.json`` (``bench/backdrops.py``) and ``bench/results/hand_size.json``
+(``bench/hand_size.py``), draws the real-photo confusion matrix, and writes the card.
 
     python bench/shipped_model.py && python bench/seeds.py && python bench/backdrops.py \
-        && python bench/model_card.py
+        && python bench/hand_size.py && python bench/model_card.py
 """
 
 from __future__ import annotations
