@@ -127,7 +127,35 @@ def test_live_webcam_label_follows_the_hand(page):
     assert found and float(found.group(1)) >= 5.0, page.locator("#fps").inner_text()
 
 
-def test_training_curves_grow_in_the_browser(page, tmp_path):
+@pytest.fixture
+def slow_epochs(monkeypatch):
+    """Each epoch outlasts the app's poll interval, so every epoch reaches the page on any machine.
+
+    A tiny training on a fast processor otherwise ends its epochs between two polls, and the
+    page only ever shows the last one.
+    """
+    import app
+    from rps.callbacks import ProgressRecorder
+
+    record = ProgressRecorder.on_epoch_end
+
+    def record_slowly(self, epoch, logs=None):
+        record(self, epoch, logs)
+        time.sleep(app.POLL_SECONDS * 1.5)
+
+    monkeypatch.setattr(ProgressRecorder, "on_epoch_end", record_slowly)
+
+
+# Every text the progress line shows, caught as the page changes it rather than by sampling.
+WATCH_PROGRESS = """() => {
+    window.progressTexts = [];
+    const target = document.querySelector('#train-progress');
+    new MutationObserver(() => window.progressTexts.push(target.innerText))
+        .observe(target, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def test_training_curves_grow_in_the_browser(page, tmp_path, slow_epochs):
     archive = zip_folder(write_kaggle_layout(tmp_path / "data", per_class=9), tmp_path / "tiny.zip")
     page.get_by_role("tab", name="Train").click()
     page.locator("#dataset-zip input[type=file]").set_input_files(str(archive))
@@ -139,20 +167,19 @@ def test_training_curves_grow_in_the_browser(page, tmp_path):
         box.click()
         page.get_by_role("option", name=choice, exact=True).click()
     time.sleep(1)
+    page.evaluate(WATCH_PROGRESS)
     page.get_by_role("button", name="Start training").click()
-    epochs_seen = set()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        progress = page.locator("#train-progress").inner_text()
-        if "epoch" in progress:
-            epochs_seen.add(progress.split("epoch ")[1].split("/")[0])
         if "test accuracy" in page.locator("#train-results").inner_text():
             break
         errors = page.locator(".toast-body")
         assert errors.count() == 0, errors.first.inner_text()
         time.sleep(0.5)
     assert "test accuracy" in page.locator("#train-results").inner_text()
-    assert len(epochs_seen) >= 2, epochs_seen  # the progress moved through the epochs
+    shown = page.evaluate("window.progressTexts")
+    epochs_seen = {found.group(1) for text in shown if (found := re.search(r"epoch (\d+)/", text))}
+    assert len(epochs_seen) >= 2, shown  # the progress moved through the epochs
     plot = page.locator("#loss-plot")
     assert plot.locator("canvas, svg").count() > 0
     ARTIFACTS.mkdir(exist_ok=True)
