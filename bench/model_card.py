@@ -16,6 +16,7 @@ import json
 from common import RESULTS, ROOT, model_sha256
 
 from rps import plots
+from rps.config import TrainConfig
 
 MODEL = ROOT / "assets" / "model"
 
@@ -97,6 +98,26 @@ def small_hands(shipped_sha256: str) -> list[str]:
             f"{percent(on_plain['all'])}; `python bench/hand_size.py`). Hold the hand close to the camera."]
 
 
+# TrainConfig fields and the ``python -m rps train`` options that set them.
+CLI_OPTIONS = {"architecture": "--arch", "epochs": "--epochs", "image_size": "--image-size",
+               "batch_size": "--batch-size", "learning_rate": "--learning-rate",
+               "augmentation": "--augmentation", "patience": "--patience", "schedule": "--schedule",
+               "seed": "--seed"}
+
+
+def retrain_command(config: dict) -> str:
+    """The train command for ``config``: today's defaults plus an option for each setting that differs.
+
+    The defaults move on (40 epochs since the eleventh session) while the shipped model stays
+    as it was trained, so a bare command would no longer retrain it.
+    """
+    defaults = TrainConfig().to_dict()
+    options = [f"{flag} {config[key]}" for key, flag in CLI_OPTIONS.items()
+               if key in config and config[key] != defaults[key]]
+    return " ".join(["python -m rps train --data ../shared/datasets/rock-paper-scissors/Rock-Paper-Scissors",
+                     "--out assets/model", *options])
+
+
 def weakest_class(matrix: list[list[int]], names: list[str]) -> str:
     """The class of lowest recall in a confusion matrix, and what it is mistaken for."""
     recalls = [row[index] / max(sum(row), 1) for index, row in enumerate(matrix)]
@@ -120,10 +141,7 @@ def main() -> None:
     plots.save_figure(plots.confusion_figure(measured["confusion"]["real_dev"], names, "real photos (rps-real-dev)"),
                       MODEL / "confusion_real_dev.png")
     config = metadata["config"]
-    command = (
-        "python -m rps train --data ../shared/datasets/rock-paper-scissors/Rock-Paper-Scissors "
-        "--out assets/model"
-    )
+    command = retrain_command(config)
     lines = [
         "# Model card: the shipped rock-paper-scissors classifier",
         "",

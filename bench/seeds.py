@@ -3,11 +3,11 @@
 One run's real-photo figure swings by tens of points from seed to seed (README), so a recipe is
 judged on the mean and the range over seeds, never on one run.  The real photos are scored as
 they are (every hand enters from the right) and mirrored (from the left): a webcam user's hand
-comes from either side.  About 11 minutes per seed on the 2-core machine.  ``--reuse`` scores
-the runs already in ``bench/results/seeds/`` instead of training them again: only valid for the
-code that trained them.
+comes from either side.  About 5.5 minutes per seed on the faster 2-core machine (README,
+"Numbers").  ``--reuse`` scores the runs already in ``bench/results/seeds/`` instead of
+training them again: only valid for the code that trained them.
 
-    python bench/seeds.py [--seeds 42 7 1 2] [--reuse]
+    python bench/seeds.py [--seeds 42 7 1 2] [--epochs 32] [--reuse]
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ SPLITS = ("validation", "test", "real_dev", "real_dev_mirrored")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 1, 2])
+    parser.add_argument("--epochs", type=int, default=TrainConfig().epochs,
+                        help="32 trains the shipped model's config (the default moved to 40)")
     parser.add_argument("--reuse", action="store_true", help="score existing runs, do not train")
     args = parser.parse_args()
     dataset = open_dataset(require(STUDY_DATA))
@@ -38,7 +40,7 @@ def main() -> None:
     splits = {"validation": dataset.validation, "test": dataset.test, "real_dev": real}
     rows = []
     for seed in args.seeds:
-        config = TrainConfig(seed=seed)
+        config = TrainConfig(seed=seed, epochs=args.epochs)
         out = RESULTS / "seeds" / str(seed)
         if not args.reuse:
             shutil.rmtree(out, ignore_errors=True)
@@ -56,7 +58,7 @@ def main() -> None:
     summary = {name: {"mean": round(statistics.mean(row[name] for row in rows), 4),
                       "min": min(row[name] for row in rows), "max": max(row[name] for row in rows)}
                for name in SPLITS}
-    save_results("seeds", {"machine": machine(), "config": TrainConfig().to_dict(), "rows": rows,
+    save_results("seeds", {"machine": machine(), "config": TrainConfig(epochs=args.epochs).to_dict(), "rows": rows,
                            "summary": summary})
     print("| seed | validation | test | real photos | real photos mirrored | minutes |\n|---|---|---|---|---|---|")
     for row in rows:

@@ -67,3 +67,14 @@ def test_small_hands_quotes_the_weakest_class_at_the_smallest_size(tmp_path, mon
     assert ("shrunk to 65% of the frame" in line and "paper is right 51.2%" in line
             and "all classes: 83.4%" in line) == quoted
     assert ("not measured" in line) == (not quoted)
+
+
+def test_retrain_command_names_every_setting_that_differs_from_the_defaults():
+    from rps.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    bare = ("python -m rps train --data ../shared/datasets/rock-paper-scissors/Rock-Paper-Scissors "
+            "--out assets/model")
+    assert model_card.retrain_command(defaults) == bare
+    older = {**defaults, "epochs": defaults["epochs"] - 8, "seed": 7}
+    assert model_card.retrain_command(older) == f"{bare} --epochs {defaults['epochs'] - 8} --seed 7"
