@@ -13,6 +13,7 @@ training them again: only valid for the code that trained them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import statistics
 
@@ -39,8 +40,9 @@ def main() -> None:
     _, real = read_class_folders(require(REAL_DEV), dataset.class_names)
     splits = {"validation": dataset.validation, "test": dataset.test, "real_dev": real}
     rows = []
+    recipe = TrainConfig(epochs=args.epochs)
     for seed in args.seeds:
-        config = TrainConfig(seed=seed, epochs=args.epochs)
+        config = dataclasses.replace(recipe, seed=seed)
         out = RESULTS / "seeds" / str(seed)
         if not args.reuse:
             shutil.rmtree(out, ignore_errors=True)
@@ -58,7 +60,7 @@ def main() -> None:
     summary = {name: {"mean": round(statistics.mean(row[name] for row in rows), 4),
                       "min": min(row[name] for row in rows), "max": max(row[name] for row in rows)}
                for name in SPLITS}
-    save_results("seeds", {"machine": machine(), "config": TrainConfig(epochs=args.epochs).to_dict(), "rows": rows,
+    save_results("seeds", {"machine": machine(), "config": recipe.to_dict(), "rows": rows,
                            "summary": summary})
     print("| seed | validation | test | real photos | real photos mirrored | minutes |\n|---|---|---|---|---|---|")
     for row in rows:

@@ -78,3 +78,18 @@ def test_retrain_command_names_every_setting_that_differs_from_the_defaults():
     assert model_card.retrain_command(defaults) == bare
     older = {**defaults, "epochs": defaults["epochs"] - 8, "seed": 7}
     assert model_card.retrain_command(older) == f"{bare} --epochs {defaults['epochs'] - 8} --seed 7"
+
+
+def test_retrain_command_parses_back_to_the_config():
+    """Every option the card writes is one ``python -m rps train`` accepts, carrying its value."""
+    from rps.cli import build_parser
+    from rps.config import TrainConfig
+
+    changed = TrainConfig(architecture="baseline", epochs=3, image_size=48, batch_size=8, learning_rate=0.01,
+                          augmentation="study", patience=2, schedule="constant", seed=7).to_dict()
+    words = model_card.retrain_command(changed).split()
+    assert words[:3] == ["python", "-m", "rps"]
+    args = build_parser().parse_args(words[3:])
+    assert set(model_card.CLI_OPTIONS) <= set(changed)
+    for field, flag in model_card.CLI_OPTIONS.items():
+        assert getattr(args, flag.lstrip("-").replace("-", "_")) == changed[field], field
