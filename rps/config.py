@@ -13,7 +13,7 @@ SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # The compact regularised CNN: 1 MB, fast on a CPU, and accurate on real hands.
+    # The compact regularised CNN: 4 MB, fast on a CPU, and accurate on real hands.
     architecture: str = "compact"
     # 64 px still shows five fingers, and a 2-core CPU trains an epoch in under half a minute.
     image_size: int = 64
@@ -21,8 +21,9 @@ class TrainConfig:
     batch_size: int = 32
     # The robust augmentation needs many epochs: at 32 the model still underfits its augmented
     # data, and 40 beat 32 over eight seeds on small hands and plain backdrops (README, "Forty
-    # epochs").  40 epochs take about 5.5 minutes on 2 cores of an AVX-512 EPYC; an older
-    # 2-core machine ran 19 to 23 s per epoch, which puts 40 at 13 to 15 minutes.
+    # epochs").  40 epochs take about 6 minutes on 2 cores of an AVX-512 EPYC; an older
+    # 2-core machine ran 19 to 23 s per epoch for the four-block model, which puts 40 epochs
+    # of the five-block one at 14 to 17 minutes there (an estimate).
     epochs: int = 40
     # None means the architecture's own rate (the study's, for its three models).
     learning_rate: float | None = None

@@ -58,8 +58,27 @@ def test_regularised_adds_batchnorm_and_l2():
     assert isinstance(make_optimizer("regularised"), keras.optimizers.RMSprop)
 
 
-def test_compact_is_small():
-    assert build_model("compact", 96, 3).count_params() < 500_000
+def test_compact_fits_the_five_megabyte_model_file():
+    # Global pooling keeps the weight count independent of the input size.
+    for image_size in (64, 96):
+        assert build_model("compact", image_size, 3).count_params() * 4 < 4.5e6
+
+
+def receptive_field(model) -> int:
+    """Pixels of input that one unit of the last feature map sees (3x3 convs, 2x2 pools)."""
+    field, step = 1, 1
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            field += (layer.kernel_size[0] - 1) * step
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            field += (layer.pool_size[0] - 1) * step
+            step *= layer.strides[0]
+    return field
+
+
+def test_compact_features_see_the_whole_frame():
+    # With four blocks a pooled feature saw 46 of 64 px, never a whole open hand.
+    assert receptive_field(build_model("compact", 64, 3)) >= 64
 
 
 def test_compact_pools_by_maximum_so_backdrop_area_does_not_add_up():
