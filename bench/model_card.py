@@ -193,9 +193,10 @@ def main() -> None:
         "|---|---|",
         *[f"| {key} | {value} |" for key, value in config.items()],
         "",
-        f"Retrain (one command, about {figures['training_minutes']} minutes on the machine above; on another "
-        "processor TensorFlow's CPU kernels differ, so the same command gives another draw of the same recipe, "
-        "as the seed spread under Limitations describes):",
+        f"Retrain (one command, about {figures['training_minutes']} minutes on the machine above). Training is "
+        "not repeatable bit for bit, even on one machine with the same seed, and TensorFlow's CPU kernels differ "
+        "by processor: the same command gives another draw of the same recipe, as the seed spread under "
+        "Limitations describes:",
         "",
         f"    {command}",
         "",

@@ -37,7 +37,8 @@ class TrainConfig:
     patience: int = 0
     # Used only when the data has no validation folder; whole sequences are held out.
     validation_fraction: float = 0.15
-    # Fixes weights, shuffling and augmentation for repeatable runs.
+    # Fixes the initial weights, shuffling and augmentation draws.  Runs still differ: training
+    # is not repeatable bit for bit on a CPU, even on one machine (README, "The shipped model").
     seed: int = 42
     # None: mixed precision exactly when a GPU trains (it halves memory traffic there).
     mixed_precision: bool | None = None
