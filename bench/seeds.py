@@ -3,7 +3,7 @@
 One run's real-photo figure swings by tens of points from seed to seed (README), so a recipe is
 judged on the mean and the range over seeds, never on one run.  The real photos are scored as
 they are (every hand enters from the right) and mirrored (from the left): a webcam user's hand
-comes from either side.  About 5.5 minutes per seed on the faster 2-core machine (README,
+comes from either side.  About 6 minutes per seed on the faster 2-core machine (README,
 "Numbers").  ``--reuse`` scores the runs already in ``bench/results/seeds/`` instead of
 training them again: only valid for the code that trained them.
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 1, 2])
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs,
-                        help="32 trains the shipped model's config (the default moved to 40)")
+                        help="training epochs (default: the shipped config's)")
     parser.add_argument("--reuse", action="store_true", help="score existing runs, do not train")
     args = parser.parse_args()
     dataset = open_dataset(require(STUDY_DATA))
