@@ -69,11 +69,20 @@ def build_regularised(image_size: int, class_count: int) -> keras.Model:
     return keras.Model(inputs, _classifier_head(x, class_count), name="regularised")
 
 
+def _convolution_block(x, filters: int):
+    """3x3 convolution, batch normalisation, ReLU: one block of the compact model."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    # Momentum 0.9, not Keras' 0.99: a short CPU run has only ~1000 steps, and at 0.99 the
+    # moving variance still remembers its initial 1.0, which collapses inference-mode outputs.
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    return layers.Activation("relu")(x)
+
+
 def build_compact(image_size: int, class_count: int) -> keras.Model:
     """The regularised family made small and fast: BN blocks, global pooling, L2, dropout.
 
     Global pooling replaces Flatten -> Dense, which held 95% of the study's weights; the
-    result is about 1.5 MB and indifferent to where the hand sits in the frame.  It pools by
+    result is a few megabytes and indifferent to where the hand sits in the frame.  It pools by
     maximum, not average: an average adds up every backdrop pixel's features, in proportion
     to how much backdrop the frame shows, so a plain wall colour swayed the answer
     (``bench/backdrops.py``; the README compares both over four seeds).
@@ -84,17 +93,9 @@ def build_compact(image_size: int, class_count: int) -> keras.Model:
     the four-block model on every figure over eight seeds, real photos included (README).
     """
     inputs, x = _inputs(image_size)
-    # Momentum 0.9, not Keras' 0.99: a short CPU run has only ~1000 steps, and at 0.99 the
-    # moving variance still remembers its initial 1.0, which collapses inference-mode outputs.
     for filters in (32, 64, 128, 256):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.Activation("relu")(x)
-        x = layers.MaxPooling2D(2)(x)
-    x = layers.Conv2D(256, 3, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=0.9)(x)
-    x = layers.Activation("relu")(x)
-    x = layers.GlobalMaxPooling2D()(x)
+        x = layers.MaxPooling2D(2)(_convolution_block(x, filters))
+    x = layers.GlobalMaxPooling2D()(_convolution_block(x, 256))
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(128, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
     x = layers.BatchNormalization(momentum=0.9)(x)
