@@ -99,39 +99,43 @@ def _user_error(error: Exception) -> gr.Error:
     return gr.Error(str(error))
 
 
+DECLINED_TEXT = {
+    "no hand": "No hand found: hold one hand up, palm or back to the camera, fully in view.",
+    "too dark": "Too dark to see a hand: turn on a light or face a window.",
+}
+
+
+def label_value(prediction):
+    """What ``gr.Label`` shows: the probabilities, or the sentence saying why there are none."""
+    if prediction.reason:
+        return DECLINED_TEXT.get(prediction.reason, prediction.reason)
+    return dict(prediction)
+
+
 def classify_image(service, image_path):
-    """Probabilities for ``gr.Label``."""
+    """The label and the crop the model saw (None when the photo was declined)."""
     if image_path is None:
-        return None
+        return None, None
     try:
-        return service.classify(image_path)[0]
+        prediction = service.classify(image_path)
     except RpsError as error:
         raise _user_error(error) from None
-
-
-def model_view(service, image_path):
-    """The image exactly as the model receives it (a resize, no second inference)."""
-    if image_path is None:
-        return None
-    try:
-        return service.prepare(image_path)
-    except RpsError:
-        return None  # the classify step has already told the user what is wrong
+    return label_value(prediction), prediction.crop
 
 
 def live_classify(service, frame, recent):
-    """One webcam frame: its label, the frames per second achieved, this viewer's frame times."""
+    """One webcam frame: label, crop seen, frames per second achieved, this viewer's frame times."""
     recent = list(recent or [])[-19:]
     if frame is None or is_blank(frame):  # a camera starting up sends black frames
-        return gr.skip(), gr.skip(), recent
+        return gr.skip(), gr.skip(), gr.skip(), recent
     try:
-        probabilities, _ = service.classify(frame)
+        prediction = service.classify(frame)
     except RpsError:
-        return gr.skip(), gr.skip(), recent  # one bad frame must not end the stream
+        return gr.skip(), gr.skip(), gr.skip(), recent  # one bad frame must not end the stream
     recent.append(time.monotonic())
     span = recent[-1] - recent[0]
     rate = (len(recent) - 1) / span if span > 0 else 0.0
-    return probabilities, f"{rate:.1f} labelled frames per second", recent
+    return label_value(prediction), prediction.crop, f"{rate:.1f} labelled frames per second", recent
 
 
 # --- model card ----------------------------------------------------------------------------
@@ -144,7 +148,10 @@ def model_card(metadata: dict) -> str:
     lines = [
         f"### Served model: `{metadata.get('architecture', '?')}`",
         f"- Classes: {', '.join(metadata['class_names'])}",
-        f"- Input: {metadata['image_size']}x{metadata['image_size']} RGB, raw 0-255 pixels",
+        (f"- Input: the hand found in the photo, as an aligned {metadata['image_size']}x{metadata['image_size']} "
+         "RGB crop and its 21 keypoints; photos without a hand are answered \"no hand\""
+         if metadata.get("input") == "hand"
+         else f"- Input: the whole photo at {metadata['image_size']}x{metadata['image_size']} RGB"),
         f"- Parameters: {metadata.get('parameters', '?'):,}" if isinstance(metadata.get("parameters"), int)
         else "- Parameters: ?",
     ]
@@ -238,7 +245,8 @@ def resolve_training_data(service, state_dir: Path, source: str, upload, server_
     return service.resolve_server_folder(server_folder or "")
 
 
-def make_config(architecture, epochs, batch_size, learning_rate, image_size, augmentation) -> TrainConfig:
+def make_config(architecture, epochs, batch_size, learning_rate, image_size, augmentation,
+                input_mode: str = "hand") -> TrainConfig:
     def whole(value):
         return int(value) if value is not None and float(value).is_integer() else value
 
@@ -246,7 +254,7 @@ def make_config(architecture, epochs, batch_size, learning_rate, image_size, aug
     rate = None if learning_rate in (None, "") else float(learning_rate)
     return TrainConfig(
         architecture=architecture, epochs=whole(epochs), batch_size=whole(batch_size),
-        learning_rate=rate, image_size=whole(image_size), augmentation=augmentation,
+        learning_rate=rate, image_size=whole(image_size), augmentation=augmentation, input=input_mode,
     )
 
 
@@ -261,7 +269,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
 
     # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
     with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# Rock · Paper · Scissors\nShow a hand; a small CNN tells rock, paper or scissors.")
+        gr.Markdown("# Rock · Paper · Scissors\nShow a hand: a hand landmarker finds it, and a small CNN "
+                    "tells rock, paper or scissors from the hand's crop and keypoints.")
         if getattr(service, "startup_warning", ""):
             gr.Markdown(f"> {service.startup_warning}")
 
@@ -274,10 +283,10 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                         gr.Examples(EXAMPLES, inputs=photo, label="Examples")
                 with gr.Column():
                     label = gr.Label(num_top_classes=class_count, label="Prediction", elem_id="prediction")
-                    seen = gr.Image(label="What the model sees", interactive=False, height=200)
-            photo.change(lambda path: classify_image(service, path), photo, label, api_name="classify",
-                         concurrency_limit=8).then(
-                lambda path: model_view(service, path), photo, seen, api_visibility="private")
+                    seen = gr.Image(label="The hand the model saw", interactive=False, height=200,
+                                    elem_id="seen")
+            photo.change(lambda path: classify_image(service, path), photo, [label, seen],
+                         api_name="classify", concurrency_limit=8)
 
         with gr.Tab("Live"):
             gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")
@@ -286,10 +295,12 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                   label="Webcam", height=300)
                 with gr.Column():
                     live_label = gr.Label(num_top_classes=class_count, label="Live prediction", elem_id="live-prediction")
+                    live_seen = gr.Image(label="The hand the model saw", interactive=False, height=160,
+                                         elem_id="live-seen")
                     fps = gr.Markdown("", elem_id="fps")
             recent = gr.State(None)
             camera.stream(lambda frame, history: live_classify(service, frame, history),
-                          [camera, recent], [live_label, fps, recent], api_name="live",
+                          [camera, recent], [live_label, live_seen, fps, recent], api_name="live",
                           stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16,
                           show_progress="hidden")
 
@@ -311,6 +322,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                               label="Learning rate", minimum=0)
                     image_size = gr.Number(defaults.image_size, label="Input size (pixels)", precision=0)
                     augmentation = gr.Dropdown(list(RECIPES), value=defaults.augmentation, label="Augmentation")
+                    input_kind = gr.Radio([("The hand, found first", "hand"), ("The whole photo", "image")],
+                                          value=defaults.input, label="What the model sees",
+                                          info="Whole photos for gestures that are not hands")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", interactive=policy.enabled)
                 stop = gr.Button("Stop", variant="stop", interactive=policy.enabled)
@@ -329,10 +343,10 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 promote = gr.Button("Serve this model to everyone", interactive=False)
 
             def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
-                             size, augment):
+                             size, augment, input_mode="hand"):
                 policy.check(token_text)
                 try:
-                    config = make_config(arch, n_epochs, batch, rate, size, augment)
+                    config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode)
                     yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
                            "", gr.update(interactive=False))
                     data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
@@ -364,7 +378,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                 api_visibility="private")
             start.click(run_training,
                         [source, upload, server_folder, token, architecture, epochs, batch_size,
-                         learning_rate, image_size, augmentation],
+                         learning_rate, image_size, augmentation, input_kind],
                         [progress, loss_plot, accuracy_plot, results, confusion, curves, download, run_id, promote],
                         api_name="train", concurrency_limit=4)
 

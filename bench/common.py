@@ -28,7 +28,7 @@ def study_config(architecture: str, image_size: int = 300, epochs: int = 10, pat
     """The study's training settings: batch 32, EarlyStopping patience 3, its augmentation."""
     from rps.config import TrainConfig
 
-    return TrainConfig(architecture=architecture, image_size=image_size, batch_size=32,
+    return TrainConfig(architecture=architecture, input="image", image_size=image_size, batch_size=32,
                        epochs=epochs, augmentation="study", patience=patience, seed=42,
                        schedule="constant")
 
@@ -88,20 +88,6 @@ def p50_p95(timings: list[float]) -> tuple[float, float]:
     """Median and 95th percentile (the nearest rank at or below it) of unsorted timings."""
     ordered = sorted(timings)
     return statistics.median(ordered), ordered[int(0.95 * len(ordered)) - 1]
-
-
-def mirrored_accuracy(model, images, image_size: int) -> float:
-    """Accuracy on labelled images flipped left to right: the real photos' hands then enter
-    from the left instead of the right."""
-    import keras
-    import numpy as np
-
-    from rps.evaluation import predict_split
-
-    pixels = keras.Input(model.input_shape[1:])
-    mirrored = keras.Model(pixels, model(keras.ops.flip(pixels, axis=2)))  # axis 2: width
-    predicted = predict_split(mirrored, images, image_size).argmax(axis=1)
-    return round(float(np.mean(predicted == np.asarray(images.labels))), 4)
 
 
 @contextlib.contextmanager

@@ -65,7 +65,7 @@ def main() -> None:
     import shutil
 
     shutil.rmtree(args.out, ignore_errors=True)
-    config = TrainConfig(architecture="baseline", image_size=args.image_size, batch_size=32, epochs=1,
+    config = TrainConfig(architecture="baseline", input="image", image_size=args.image_size, batch_size=32, epochs=1,
                          augmentation="none", patience=0, schedule="constant")
     before = peak_rss_mb()
     result = train(dataset, config, args.out, verbose=2)

@@ -49,7 +49,8 @@ def main() -> None:
         config = study_config(architecture, args.image_size, args.epochs, args.patience)
         started = time.monotonic()
         result = train(dataset, config, out, verbose=2)
-        real_dev = evaluate_model(load_bundle(out).model, real, dataset.class_names, config.image_size)
+        real_dev = evaluate_model(load_bundle(out).model, real, dataset.class_names, config.image_size,
+                                  config.input)
         rows.append({
             "architecture": architecture,
             "test_accuracy": result.evaluation.accuracy,

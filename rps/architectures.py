@@ -103,6 +103,100 @@ def build_compact(image_size: int, class_count: int) -> keras.Model:
     return keras.Model(inputs, _classifier_head(x, class_count), name="compact")
 
 
+# MediaPipe's 21 hand landmarks as bones: one chain per finger from the wrist (thumb first),
+# and the palm's edges.  Each chain is one channel of the heat maps, so fingers stay apart.
+FINGER_CHAINS = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16),
+                 (0, 17, 18, 19, 20))
+PALM_EDGES = ((5, 9), (9, 13), (13, 17), (0, 17))
+
+
+def _bone_channels() -> list[list[tuple[int, int]]]:
+    fingers = [[(chain[i], chain[i + 1]) for i in range(len(chain) - 1)] for chain in FINGER_CHAINS]
+    return fingers + [list(PALM_EDGES)]
+
+
+@keras.saving.register_keras_serializable(package="rps")
+class KeypointHeatmaps(layers.Layer):
+    """Render aligned hand keypoints (B, 21, 3) as bone heat maps (B, size, size, 6).
+
+    The skeleton-as-image input of pose-based recognition (PoseC3D: Duan et al., "Revisiting
+    Skeleton-based Action Recognition", CVPR 2022), for one frame: each pixel holds a Gaussian
+    of its distance to the nearest bone of a finger, one channel per finger and one for the
+    palm.  A CNN then reads the hand's shape as it reads a picture, and no pixel of the room
+    reaches it.  Keypoints are in the crop's frame of ``rps.hands.align_hand`` (x, y within
+    about -0.5..0.5); the maps cover ``extent`` around the centre.  The keypoints' third
+    coordinate, MediaPipe's relative depth, is not drawn: estimated from one frame, it made
+    an open hand tilted back look like a fist's fingers curled towards the camera
+    (docs/hands-first.md).
+    """
+
+    def __init__(self, size: int = 32, extent: float = 1.2, sigma: float = 0.035, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.extent, self.sigma = size, extent, sigma
+        channels = _bone_channels()
+        self._starts = [[a for a, _ in bones] for bones in channels]
+        self._ends = [[b for _, b in bones] for bones in channels]
+
+    def call(self, keypoints):
+        import tensorflow as tf
+
+        points = tf.cast(keypoints, tf.float32)[..., :2]
+        axis = (tf.range(self.size, dtype=tf.float32) + 0.5) / self.size * self.extent - self.extent / 2
+        grid_y, grid_x = tf.meshgrid(axis, axis, indexing="ij")
+        grid = tf.stack([grid_x, grid_y], axis=-1)[None, :, :, None, :]  # (1, S, S, 1, 2)
+        channels = []
+        for starts, ends in zip(self._starts, self._ends):
+            a = tf.gather(points, starts, axis=1)[:, None, None]  # (B, 1, 1, bones, 2)
+            bone = tf.gather(points, ends, axis=1)[:, None, None] - a
+            length = tf.reduce_sum(bone * bone, axis=-1) + 1e-6
+            along = tf.clip_by_value(tf.reduce_sum((grid - a) * bone, axis=-1) / length, 0.0, 1.0)
+            distance = tf.reduce_sum((grid - a - along[..., None] * bone) ** 2, axis=-1)
+            channels.append(tf.reduce_max(tf.exp(-distance / (2 * self.sigma ** 2)), axis=-1))
+        return tf.stack(channels, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, len(self._starts))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "extent": self.extent, "sigma": self.sigma}
+
+
+def build_hand(image_size: int, class_count: int) -> keras.Model:
+    """A regularised CNN over the hand's skeleton, drawn from its 21 keypoints.
+
+    Input: ``keypoints`` (21, 3) float32 in the aligned crop's frame (``rps.hands``);
+    ``image_size`` sizes the crop shown to users, not this model.  ``KeypointHeatmaps`` draws
+    the bones as a 32x32x6 image; then the compact model's blocks (3x3 convolution, batch
+    normalisation, ReLU, max pooling), global max pooling, L2 and dropout.  Trained on rendered
+    hands and one green-screen set, a CNN on the crop's pixels learned how those rooms look:
+    on webcam photos it called open hands in a dark room rock while the keypoints said paper
+    (README, "Hands first").  The skeleton carries no room, light or skin.
+    """
+    keypoints = keras.Input(shape=(21, 3), name="keypoints")
+    x = KeypointHeatmaps(name="skeleton")(keypoints)
+    for filters in (32, 64, 128):
+        x = layers.MaxPooling2D(2)(_convolution_block(x, filters))
+    x = layers.GlobalMaxPooling2D()(_convolution_block(x, 128))
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(64, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(keypoints, _classifier_head(x, class_count), name="hand")
+
+
+def input_names(model: keras.Model) -> list[str]:
+    """The model's input names: ``pixels``, ``keypoints`` or both."""
+    return [tensor.name for tensor in model.inputs]
+
+
+def takes_keypoints(model: keras.Model) -> bool:
+    return "keypoints" in input_names(model)
+
+
+def takes_pixels(model: keras.Model) -> bool:
+    return "pixels" in input_names(model)
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     "baseline": Architecture(build_baseline, "adam", 1e-3, "study: 3 conv, Flatten, Dense 64"),
     "improved": Architecture(build_improved, "rmsprop", 1e-4, "study: 3 conv, Dense 128, Dropout"),
@@ -112,6 +206,11 @@ ARCHITECTURES: dict[str, Architecture] = {
     "compact": Architecture(
         build_compact, "adam", 1e-3,
         "shipped: 5 conv with BatchNorm, global pooling, L2, Dropout, weight averaging",
+        weight_averaging=True,
+    ),
+    "hand": Architecture(
+        build_hand, "adam", 1e-3,
+        "shipped: CNN on the hand's skeleton (bone heat maps of 21 keypoints), BatchNorm, L2, Dropout",
         weight_averaging=True,
     ),
 }

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import keras
 
+from rps import architectures  # noqa: F401  (registers the custom layers that models use)
 from rps.errors import ModelFileError
 
 MODEL_FILE = "model.keras"
@@ -38,6 +39,11 @@ class ModelBundle:
     @property
     def image_size(self) -> int:
         return int(self.metadata["image_size"])
+
+    @property
+    def input_mode(self) -> str:
+        """``"hand"`` or ``"image"`` (``rps.preprocessing``); older folders took whole images."""
+        return str(self.metadata.get("input", "image"))
 
 
 def model_folder(path: Path | str) -> Path:
@@ -73,12 +79,21 @@ def load_bundle(path: Path | str) -> ModelBundle:
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
         raise ModelFileError(f"{model_path} is corrupt or not a Keras model ({error}).") from None
     expected = (None, metadata["image_size"], metadata["image_size"], 3)
-    if tuple(model.input_shape) != expected or model.output_shape[-1] != len(metadata["class_names"]):
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    pixels = [tuple(shape) for shape in shapes if len(shape) == 4]
+    # A model of the skeleton alone takes no pixels; the crop size then only sizes the display.
+    if pixels not in ([expected], []) or model.output_shape[-1] != len(metadata["class_names"]):
         raise ModelFileError(
             f"{model_path} takes {model.input_shape} and gives {model.output_shape[-1]} classes, "
             f"but {METADATA_FILE} declares {expected} and {len(metadata['class_names'])} classes."
         )
+    if metadata.get("input", "image") not in ("hand", "image"):
+        raise ModelFileError(f"{metadata_path_name(folder)} declares an unknown input {metadata['input']!r}.")
     return ModelBundle(model, metadata, folder)
+
+
+def metadata_path_name(folder: Path) -> str:
+    return str(Path(folder) / METADATA_FILE)
 
 
 def save_for_inference(model: keras.Model, path: Path) -> None:

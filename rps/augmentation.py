@@ -20,6 +20,7 @@ model's own ``Rescaling`` layer sees the same values at training and at inferenc
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Callable, Iterator
 
@@ -29,7 +30,7 @@ from keras import layers
 
 Augmenter = Callable[[tf.Tensor], tf.Tensor]
 
-RECIPES = ("none", "study", "robust")
+RECIPES = ("none", "study", "robust", "hand")
 # ``robust-no-<part>`` switches one part of the robust recipe off: the rows of bench/ablation.py.
 ROBUST_PARTS = {"background": "replace_background", "rotation": "wide_rotation",
                 "colour": "colour", "blur": "blur_and_noise", "erasing": "erase_patches",
@@ -79,6 +80,18 @@ def background_mask(images: tf.Tensor) -> tf.Tensor:
     return bright * grey
 
 
+def backdrop_mask(images: tf.Tensor) -> tf.Tensor:
+    """Soft mask (1 = backdrop) of a rendered white backdrop or a green screen.
+
+    Green screen: green exceeds both red and blue by a wide margin, which skin (red above
+    green) never does.  ``rps-real-train``'s photos are taken on one.
+    """
+    red, green, blue = images[..., 0:1], images[..., 1:2], images[..., 2:3]
+    greenness = tf.minimum(green - red, green - blue)
+    green_screen = tf.clip_by_value((greenness - 15.0) / 20.0, 0.0, 1.0)
+    return tf.maximum(background_mask(images), green_screen)
+
+
 def random_backgrounds(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Backgrounds mixing a smooth gradient, a coarse texture and pixel noise, per image."""
     batch, height, width = shape[0], shape[1], shape[2]
@@ -121,6 +134,21 @@ class ReplaceBackground(RandomShareLayer):
             images.dtype,
         )
         mask = mask * chosen
+        return images * (1.0 - mask) + backgrounds * mask
+
+
+class ReplaceBackdrop(ReplaceBackground):
+    """``ReplaceBackground`` for white backdrops and green screens alike."""
+
+    def transform(self, images):
+        seed = tf.cast(keras.random.randint([2], 0, 2**30, seed=self.seed_generator), tf.int32)
+        backgrounds = random_backgrounds(tf.shape(images), seed)
+        chosen = tf.cast(
+            tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed + 1)
+            < self.probability,
+            images.dtype,
+        )
+        mask = backdrop_mask(images) * chosen
         return images * (1.0 - mask) + backgrounds * mask
 
 
@@ -225,6 +253,96 @@ def robust_layers(
     return stack
 
 
+def hand_layers(seeds: Seeds) -> list[keras.layers.Layer]:
+    """For aligned hand crops (``rps.hands``): the hand is already upright, centred and sized.
+
+    So geometry stays small (the alignment's own jitter), while everything a room changes is
+    varied widely: the backdrop (white renders and green screen swapped for random ones),
+    light (brightness down to a dim room's), colour, blur, noise, and a patch over part of
+    the hand.
+    """
+    return [
+        layers.RandomRotation(20 / 360, fill_mode="constant", fill_value=255.0, seed=next(seeds)),
+        layers.RandomZoom((-0.15, 0.15), fill_mode="constant", fill_value=255.0, seed=next(seeds)),
+        layers.RandomTranslation(0.08, 0.08, fill_mode="constant", fill_value=255.0, seed=next(seeds)),
+        layers.RandomFlip("horizontal", seed=next(seeds)),
+        ReplaceBackdrop(0.7, seed=next(seeds)),
+        layers.RandomColorJitter(
+            value_range=(0, 255), brightness_factor=0.4, contrast_factor=0.4,
+            saturation_factor=(0.2, 0.8), hue_factor=0.05, seed=next(seeds),
+        ),
+        layers.RandomGrayscale(0.1, seed=next(seeds)),
+        layers.RandomGaussianBlur(factor=0.5, kernel_size=3, sigma=(0.1, 1.5), value_range=(0, 255),
+                                  seed=next(seeds)),
+        RandomNoise(8.0, seed=next(seeds)),
+        layers.RandomErasing(factor=0.3, value_range=(0, 255), seed=next(seeds)),
+    ]
+
+
+# Landmark indices of the finger joints (MCP, PIP, DIP, tip) of index, ring and little finger;
+# the middle finger (9..12) is the axis the others close on or spread from.
+_SIDE_FINGERS = ((5, 6, 7, 8), (13, 14, 15, 16), (17, 18, 19, 20))
+_MIDDLE_MCP, _MIDDLE_PIP = 9, 10
+
+
+class KeypointJitter(layers.Layer):
+    """Jitter a batch of aligned keypoints (B, 21, 3) the way hands and the landmarker vary.
+
+    A small rotation (up to 15 degrees) and scale (0.9 to 1.1) about the crop centre, a shift
+    of up to 3% of the crop, 1% noise per point, and a mirror image for half the hands.  For
+    half the hands, the index, ring and little fingers are also turned about their knuckles
+    towards the middle finger or away from it (spread times 0.2 to 1.3): every rendered paper
+    of the study's training set spreads its fingers, while many real open hands, and one
+    rendered sequence of its test set, hold them together (docs/whole-photo-model.md, "Finger
+    gaps filled in some training images", met the same gap with pixels).
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, points, training=True):
+        if not training:
+            return points
+        batch = tf.shape(points)[0]
+        draw = lambda shape, low, high: keras.random.uniform(shape, low, high, seed=self.seed_generator)  # noqa: E731
+        points = self._change_spread(points, draw)
+        angle = draw([batch, 1], -15.0, 15.0) * (math.pi / 180.0)
+        scale = draw([batch, 1, 1], 0.9, 1.1)
+        mirror = tf.where(draw([batch, 1], 0.0, 1.0) < 0.5, -1.0, 1.0)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        x, y, z = points[..., 0] * mirror, points[..., 1], points[..., 2]
+        rotated = tf.stack([cos * x - sin * y, sin * x + cos * y, z], axis=-1) * scale
+        shift = tf.concat([draw([batch, 1, 2], -0.03, 0.03), tf.zeros([batch, 1, 1])], axis=-1)
+        noise = keras.random.normal(tf.shape(points), stddev=0.01, seed=self.seed_generator)
+        return rotated + shift + noise
+
+    @staticmethod
+    def _change_spread(points, draw):
+        batch = tf.shape(points)[0]
+        factor = draw([batch, 1], 0.2, 1.3)
+        factor = tf.where(draw([batch, 1], 0.0, 1.0) < 0.5, factor, tf.ones_like(factor))
+        xy = points[..., :2]
+        axis = xy[:, _MIDDLE_PIP] - xy[:, _MIDDLE_MCP]
+        axis_angle = tf.atan2(axis[:, 1], axis[:, 0])[:, None]
+        updates = []
+        for joints in _SIDE_FINGERS:
+            knuckle = xy[:, joints[0]]
+            first = xy[:, joints[1]] - knuckle
+            offset = tf.atan2(first[:, 1], first[:, 0])[:, None] - axis_angle
+            offset = tf.atan2(tf.sin(offset), tf.cos(offset))  # wrapped to -pi..pi
+            turn = (factor - 1.0) * offset  # (B, 1)
+            cos, sin = tf.cos(turn), tf.sin(turn)
+            for joint in joints[1:]:
+                relative = xy[:, joint] - knuckle
+                moved = tf.stack([cos[:, 0] * relative[:, 0] - sin[:, 0] * relative[:, 1],
+                                  sin[:, 0] * relative[:, 0] + cos[:, 0] * relative[:, 1]], axis=-1)
+                updates.append((joint, knuckle + moved))
+        moved_xy = dict(updates)
+        columns = [moved_xy.get(index, xy[:, index]) for index in range(21)]
+        return tf.concat([tf.stack(columns, axis=1), points[..., 2:]], axis=-1)
+
+
 def mild_layers(seeds: Seeds) -> list[keras.layers.Layer]:
     """Small rotations, zooms and mirror images: the renders' own look, slightly varied."""
     return [
@@ -247,6 +365,8 @@ def make_augmenter(recipe: str, seed: int | None = None) -> Augmenter | None:
     seeds = seed_stream(seed)
     if recipe == "study":
         return _chain(study_layers(seeds))
+    if recipe == "hand":
+        return _chain(hand_layers(seeds))
     if recipe != "robust" and recipe not in ABLATIONS:
         raise ValueError(f"Unknown augmentation {recipe!r}; choose from {', '.join(CHOICES)}.")
     switches = {name: True for name in ROBUST_PARTS.values()}

@@ -6,7 +6,6 @@ Bad input exits with status 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -16,22 +15,6 @@ from pathlib import Path
 # TensorFlow's C++ start-up chatter ("could not find cuda drivers" on every CPU machine) buries
 # the one line a user needs to read.  Set TF_CPP_MIN_LOG_LEVEL=0 to see it again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Silence stderr at the file-descriptor level: C++ logs bypass ``sys.stderr``."""
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
-        yield
-        return
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _positive(text: str) -> int:
@@ -54,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--dest", type=Path, default=Path("data/rock-paper-scissors"))
 
     train = commands.add_parser("train", help="train a model and write a run folder")
-    train.add_argument("--data", type=Path, required=True, help="dataset folder or .zip")
+    train.add_argument("--data", type=Path, required=True, action="append",
+                       help="dataset folder or .zip; repeat to train on several with the same classes")
+    train.add_argument("--input", choices=("hand", "image"), default=defaults.input,
+                       help="hand: the aligned hand crop and keypoints; image: the whole photo")
     train.add_argument("--arch", choices=sorted(ARCHITECTURES), default=defaults.architecture)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--image-size", type=int, default=defaults.image_size)
@@ -96,16 +82,16 @@ def run_download(args) -> None:
 
 def run_train(args) -> None:
     from rps.config import TrainConfig
-    from rps.datasets import open_dataset
+    from rps.datasets import merge_datasets, open_dataset
     from rps.training import train
 
     config = TrainConfig(
-        architecture=args.arch, image_size=args.image_size, batch_size=args.batch_size,
+        architecture=args.arch, input=args.input, image_size=args.image_size, batch_size=args.batch_size,
         epochs=args.epochs, learning_rate=args.learning_rate, augmentation=args.augmentation,
         patience=args.patience, seed=args.seed, schedule=args.schedule,
     )
     out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
-    dataset = open_dataset(args.data)
+    dataset = merge_datasets([open_dataset(source) for source in args.data])
     print(f"Data: {dataset.describe()}")
     result = train(dataset, config, out, verbose=1)
     print(f"Saved {result.folder} ({result.device}, {result.seconds_per_epoch:.1f} s/epoch)")
@@ -116,18 +102,19 @@ def run_train(args) -> None:
 
 def run_evaluate(args) -> None:
     from rps.datasets import evaluation_split
-    from rps.evaluation import evaluate_model
-    from rps.prediction import Predictor
+    from rps.evaluation import evaluate_prepared, prepare_split
 
-    predictor = Predictor(args.model)
+    predictor = _predictor(args.model)
+    predictor.check_ready()
     _, images = evaluation_split(args.data, tuple(predictor.class_names))
-    report = evaluate_model(
-        predictor.bundle.model, images, predictor.class_names, predictor.image_size, args.batch_size
-    )
+    prepared = prepare_split(images.paths, predictor.preprocessor)
+    report = evaluate_prepared(predictor.runner, prepared, images.labels, predictor.class_names,
+                               args.batch_size)
     if args.json:
         print(json.dumps(report.to_dict()))
         return
-    print(f"accuracy {report.accuracy:.4f} on {report.count} images")
+    print(f"accuracy {report.accuracy:.4f} on {report.count} images "
+          f"(declined, counted as wrong: {report.no_hand} no hand, {report.too_dark} too dark)")
     for name, scores in report.per_class.items():
         print(f"  {name:>12}: precision {scores['precision']:.3f}  recall {scores['recall']:.3f}"
               f"  f1 {scores['f1']:.3f}  n={scores['support']}")
@@ -137,16 +124,26 @@ def run_evaluate(args) -> None:
 
 
 def run_predict(args) -> None:
-    from rps.prediction import Predictor, top_label
-
-    predictor = Predictor(args.model)
+    predictor = _predictor(args.model)
     for image in args.images:
-        probabilities = predictor.predict(image)
-        label = top_label(probabilities)
+        prediction = predictor.predict(image)
+        label = prediction.label
         if args.json:
-            print(json.dumps({"image": str(image), "label": label, "probabilities": probabilities}))
+            print(json.dumps({"image": str(image), "label": label, "reason": prediction.reason,
+                              "probabilities": dict(prediction)}))
+        elif label is None:
+            print(f"{image}: {prediction.reason}")
         else:
-            print(f"{image}: {label} ({probabilities[label]:.1%})")
+            print(f"{image}: {label} ({prediction[label]:.1%})")
+
+
+def _predictor(model: Path | None):
+    from rps.prediction import Predictor
+
+    predictor = Predictor(model)
+    if predictor.warning:
+        print(f"warning: {predictor.warning}", file=sys.stderr)
+    return predictor
 
 
 def run_show(args) -> None:
@@ -164,7 +161,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _native_stderr_silenced():
+    from rps.native_logs import native_stderr_silenced
+
+    with native_stderr_silenced():
         import tensorflow  # noqa: F401  (imported here, once, with its start-up logs silenced)
     args = build_parser().parse_args(argv)
     from rps.errors import RpsError

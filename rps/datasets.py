@@ -296,3 +296,36 @@ def split_by_sequence(
         )
 
     return subset(lambda i: i not in held_out), subset(lambda i: i in held_out)
+
+
+def merge_datasets(datasets: list[Dataset]) -> Dataset:
+    """One dataset from several with the same classes: splits concatenated, first root kept.
+
+    The shipped model trains on the study's dataset and ``rps-real-train`` together; a class
+    missing from one source is fine, a class unknown to the first is not.
+    """
+    if not datasets:
+        raise DatasetError("No dataset was given.")
+    first = datasets[0]
+    if len(datasets) == 1:
+        return first
+    names = first.class_names
+    for other in datasets[1:]:
+        if set(other.class_names) - set(names):
+            raise DatasetError(
+                f"{other.root} has classes {sorted(set(other.class_names) - set(names))} that "
+                f"{first.root} lacks; datasets trained together need the same classes."
+            )
+
+    def joined(split_name: str) -> LabelledImages | None:
+        paths: list[str] = []
+        labels: list[int] = []
+        for dataset in datasets:
+            split = getattr(dataset, split_name)
+            if split is None:
+                continue
+            paths.extend(split.paths)
+            labels.extend(names.index(dataset.class_names[label]) for label in split.labels)
+        return LabelledImages(tuple(paths), tuple(labels)) if paths else None
+
+    return Dataset(first.root, names, joined("train"), joined("validation"), joined("test"))

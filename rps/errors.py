@@ -40,3 +40,7 @@ class TrainingStopped(RpsError, RuntimeError):
 
 class TrainingBusyError(RpsError, RuntimeError):
     """A training is already running; only one may run at a time."""
+
+
+class HandDetectorError(RpsError, RuntimeError):
+    """The hand landmarker cannot run: mediapipe is missing or its model file is gone."""

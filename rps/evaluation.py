@@ -1,16 +1,24 @@
-"""Accuracy, per-class precision/recall/F1 and the confusion matrix on a labelled split."""
+"""Accuracy, per-class precision/recall/F1 and the confusion matrix on a labelled split.
+
+Every image goes through ``rps.preprocessing.Preprocessor``, the path serving uses, so the
+figures are what a user gets.  A labelled photo that the pipeline declines ("no hand",
+"too dark") counts as wrong, and the declines are counted.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from rps.datasets import LabelledImages
-from rps.errors import DatasetError
-from rps.pipeline import make_dataset
+from rps.errors import DatasetError, ImageError
+from rps.hands import KEYPOINT_COUNT, NO_HAND, TOO_DARK
+from rps.images import load_rgb
+from rps.inference import ModelRunner
+from rps.preprocessing import Preprocessor
+
+DECLINED = -1  # the predicted label of a photo the pipeline declined
 
 
 @dataclass(frozen=True)
@@ -18,23 +26,70 @@ class Evaluation:
     accuracy: float
     classes: list[str]
     per_class: dict[str, dict[str, float]]  # precision, recall, f1, support
-    confusion: list[list[int]]  # rows: true class, columns: predicted class
+    confusion: list[list[int]]  # rows: true class, columns: predicted class (answered photos)
     count: int
+    no_hand: int = 0  # labelled photos declined as "no hand" (counted as wrong)
+    too_dark: int = 0  # labelled photos declined as "too dark" (counted as wrong)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def summarise(true_labels: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> Evaluation:
-    """Build the metrics from labels alone, so they can be checked against hand counts."""
+@dataclass(frozen=True)
+class PreparedSplit:
+    """A split as the model takes it.  Declined rows hold zeros and a reason.
+
+    ``pixels``: uint8 (N, size, size, 3); ``keypoints``: float32 (N, 21, 3);
+    ``reasons``: None for an answered photo, else ``"no hand"`` or ``"too dark"``.
+    """
+
+    pixels: np.ndarray
+    keypoints: np.ndarray
+    reasons: tuple[str | None, ...]
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return np.array([reason is None for reason in self.reasons], dtype=bool)
+
+
+def prepare_split(
+    paths: Sequence[str],
+    preprocessor: Preprocessor,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> PreparedSplit:
+    """Decode and prepare every file; raises ``DatasetError`` naming a file that cannot be read."""
+    size = preprocessor.image_size
+    pixels = np.zeros((len(paths), size, size, 3), np.uint8)
+    keypoints = np.zeros((len(paths), KEYPOINT_COUNT, 3), np.float32)
+    reasons: list[str | None] = []
+    for index, path in enumerate(paths):
+        try:
+            prepared = preprocessor(load_rgb(path))
+        except ImageError as error:
+            raise DatasetError(f"{path}: {error}") from None
+        reasons.append(prepared.reason)
+        if prepared.pixels is not None:
+            pixels[index] = prepared.pixels
+        if prepared.keypoints is not None:
+            keypoints[index] = prepared.keypoints
+        if on_progress is not None:
+            on_progress(index + 1, len(paths))
+    return PreparedSplit(pixels, keypoints, tuple(reasons))
+
+
+def summarise(true_labels: np.ndarray, predicted: np.ndarray, class_names: list[str],
+              reasons: Sequence[str | None] = ()) -> Evaluation:
+    """Build the metrics from labels alone (``DECLINED`` marks a declined photo)."""
     count = len(class_names)
+    true_labels, predicted = np.asarray(true_labels), np.asarray(predicted)
+    answered = predicted != DECLINED
     confusion = np.zeros((count, count), dtype=np.int64)
-    np.add.at(confusion, (true_labels, predicted), 1)
+    np.add.at(confusion, (true_labels[answered], predicted[answered]), 1)
     per_class = {}
     for index, name in enumerate(class_names):
         true_positive = confusion[index, index]
         predicted_total = confusion[:, index].sum()
-        actual_total = confusion[index, :].sum()
+        actual_total = int((true_labels == index).sum())
         precision = true_positive / predicted_total if predicted_total else 0.0
         recall = true_positive / actual_total if actual_total else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -42,33 +97,45 @@ def summarise(true_labels: np.ndarray, predicted: np.ndarray, class_names: list[
             "precision": round(float(precision), 4),
             "recall": round(float(recall), 4),
             "f1": round(float(f1), 4),
-            "support": int(actual_total),
+            "support": actual_total,
         }
-    total = int(confusion.sum())
+    total = len(true_labels)
     accuracy = float(np.trace(confusion) / total) if total else 0.0
-    return Evaluation(round(accuracy, 4), list(class_names), per_class, confusion.tolist(), total)
+    return Evaluation(
+        round(accuracy, 4), list(class_names), per_class, confusion.tolist(), total,
+        no_hand=sum(reason == NO_HAND for reason in reasons),
+        too_dark=sum(reason == TOO_DARK for reason in reasons),
+    )
 
 
-def predict_split(
-    model: keras.Model, images: LabelledImages, image_size: int, batch_size: int = 64
-) -> np.ndarray:
-    """Class probabilities for every image of the split, in order."""
-    # One pass: caching would only hold a second copy of the split in memory.
-    dataset = make_dataset(images, image_size, batch_size, cache_budget=0).map(lambda x, y: x)
-    try:
-        return np.concatenate([model(batch, training=False).numpy() for batch in dataset])
-    except tf.errors.InvalidArgumentError as error:
-        raise DatasetError(f"An image could not be decoded: {error.message.splitlines()[0]}") from None
+def predict_prepared(runner: ModelRunner, split: PreparedSplit, batch_size: int = 64) -> np.ndarray:
+    """Predicted class per row, ``DECLINED`` where the pipeline declined the photo."""
+    predicted = np.full(len(split.reasons), DECLINED, dtype=np.int64)
+    accepted = split.accepted
+    if accepted.any():
+        probabilities = runner.run_batched(split.pixels[accepted], split.keypoints[accepted], batch_size)
+        predicted[accepted] = probabilities.argmax(axis=1)
+    return predicted
+
+
+def evaluate_prepared(runner: ModelRunner, split: PreparedSplit, labels: Sequence[int],
+                      class_names: Sequence[str], batch_size: int = 64) -> Evaluation:
+    if len(labels) == 0:
+        raise DatasetError("There are no images to evaluate on.")
+    predicted = predict_prepared(runner, split, batch_size)
+    return summarise(np.asarray(labels), predicted, list(class_names), split.reasons)
 
 
 def evaluate_model(
-    model: keras.Model,
-    images: LabelledImages,
-    class_names: list[str] | tuple[str, ...],
+    model,
+    images,
+    class_names: Sequence[str],
     image_size: int,
+    input_mode: str,
     batch_size: int = 64,
 ) -> Evaluation:
+    """Score a Keras model on a labelled split (``LabelledImages``) through the serving path."""
     if len(images) == 0:
         raise DatasetError("There are no images to evaluate on.")
-    probabilities = predict_split(model, images, image_size, batch_size)
-    return summarise(np.asarray(images.labels), probabilities.argmax(axis=1), list(class_names))
+    split = prepare_split(images.paths, Preprocessor(image_size, input_mode))
+    return evaluate_prepared(ModelRunner(model, image_size), split, images.labels, class_names, batch_size)

@@ -6,63 +6,117 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from rps.artifacts import ModelBundle, load_bundle
+from rps.errors import HandDetectorError
+from rps.hands import Hand, draw_skeleton
 from rps.images import ImageInput, load_rgb
-from rps.pipeline import resize_for_model
+from rps.inference import ModelRunner
+from rps.preprocessing import Prepared, Preprocessor
 
 # The model shipped with the project; ``Predictor()`` serves it.
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 
+class Prediction(dict):
+    """``{class_name: probability}`` (float, summing to 1) for one photo, plus how it was seen.
+
+    Empty when the pipeline declined the photo; ``reason`` then says why (``"no hand"``,
+    ``"too dark"``).  ``crop``: RGB uint8, what the model saw: the aligned hand crop, with the
+    skeleton drawn on it for models that read keypoints, or the resized photo; None when
+    declined.  ``hand``: the detected hand (``rps.hands.Hand``), None in ``image`` mode.
+    """
+
+    def __init__(self, probabilities: dict[str, float], reason: str | None = None,
+                 crop: np.ndarray | None = None, hand: Hand | None = None):
+        super().__init__(probabilities)
+        self.reason = reason
+        self.crop = crop
+        self.hand = hand
+
+    @property
+    def label(self) -> str | None:
+        """The most probable class, or None when declined."""
+        return top_label(self)
+
+
 class Predictor:
-    """Loads a model folder once; ``predict`` returns ``{class_name: probability}``."""
+    """Loads a model folder once; ``predict`` returns a ``Prediction``.
+
+    The model folder's ``model.json`` says which input it takes (``rps.preprocessing``):
+    the shipped model finds the hand and sees its aligned crop and keypoints.  ``warning`` is
+    non-empty when that pipeline runs degraded (no hand landmarker available).
+    """
 
     def __init__(self, model_path: Path | str | None = None):
         self.bundle: ModelBundle = load_bundle(model_path or SHIPPED_MODEL)
         self.class_names: list[str] = self.bundle.class_names
         self.image_size: int = self.bundle.image_size
-        size = self.image_size
-        model = self.bundle.model
-        # One traced graph for any frame size: a Keras call per request would retrace or go
-        # through the slower eager path; model.predict adds tens of milliseconds of overhead.
-        self._prepare = tf.function(
-            lambda image: resize_for_model(image, size),
-            input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
-        )
-        self._infer = tf.function(
-            lambda batch: model(tf.cast(batch, tf.float32), training=False),
-            input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)],
-        )
-        self._infer(tf.zeros([1, size, size, 3], tf.uint8))  # trace now, not on the first request
+        self.preprocessor = Preprocessor(self.image_size, self.bundle.input_mode)
+        self.warning: str = self.preprocessor.warning
+        self.runner = ModelRunner(self.bundle.model, self.image_size)
+        self.runner.run(np.zeros((1, self.image_size, self.image_size, 3), np.uint8))  # trace now
 
     @property
     def metadata(self) -> dict:
         return self.bundle.metadata
 
-    def prepare(self, image: ImageInput) -> np.ndarray:
-        """The image exactly as the model receives it: upright RGB, resized, uint8."""
-        return self._prepare(tf.constant(load_rgb(image))).numpy()
+    def prepare(self, image: ImageInput) -> Prepared:
+        """The photo as the model receives it (``Prepared``), or the reason it is declined.
 
-    def predict(self, image: ImageInput) -> dict[str, float]:
-        """Probabilities per class for one image (path, bytes, PIL image or array)."""
+        Arrays are taken as RGB (OpenCV's BGR frames must be converted first), uint8 or
+        float in 0..1; paths, bytes and PIL images are decoded upright by their EXIF tag.
+        Raises ``rps.errors.ImageError`` for input that is not a usable image.
+        """
+        return self.preprocessor(load_rgb(image))
+
+    def predict(self, image: ImageInput) -> Prediction:
+        """Probabilities per class for one image (path, bytes, PIL image or RGB array)."""
         return self.predict_prepared(self.prepare(image))
 
-    def predict_prepared(self, prepared: np.ndarray) -> dict[str, float]:
-        probabilities = self._infer(prepared[None])[0].numpy().astype(np.float64)
-        return self._as_dict(probabilities)
+    def predict_prepared(self, prepared: Prepared) -> Prediction:
+        """Raises ``HandDetectorError`` for a keypoint model when no landmarker is available."""
+        self.check_ready()
+        if prepared.declined:
+            return Prediction({}, prepared.reason, hand=prepared.hand)
+        keypoints = None if prepared.keypoints is None else prepared.keypoints[None]
+        probabilities = self.runner.run(prepared.pixels[None], keypoints)[0]
+        return Prediction(self._as_dict(probabilities), crop=self._seen(prepared), hand=prepared.hand)
 
-    def predict_batch(self, images: Sequence[ImageInput]) -> list[dict[str, float]]:
+    def check_ready(self) -> None:
+        """Raise ``HandDetectorError`` when this model needs a landmarker and none is available."""
+        if self.runner.uses_keypoints and self.preprocessor.detector is None:
+            raise HandDetectorError(
+                f"{self.warning} This model reads hand keypoints, so it cannot classify without "
+                "the landmarker."
+            )
+
+    def _seen(self, prepared: Prepared) -> np.ndarray:
+        if self.runner.uses_keypoints and prepared.hand is not None:
+            return draw_skeleton(prepared.pixels, prepared.keypoints)
+        return prepared.pixels
+
+    def predict_batch(self, images: Sequence[ImageInput]) -> list[Prediction]:
         if not images:
             return []
-        batch = np.stack([self.prepare(image) for image in images])
-        return [self._as_dict(row) for row in self._infer(batch).numpy().astype(np.float64)]
+        self.check_ready()
+        prepared = [self.prepare(image) for image in images]
+        answered = [item for item in prepared if not item.declined]
+        rows = iter(())
+        if answered:
+            keypoints = (np.stack([item.keypoints for item in answered])
+                         if answered[0].keypoints is not None else None)
+            rows = iter(self.runner.run(np.stack([item.pixels for item in answered]), keypoints))
+        return [
+            Prediction({}, item.reason, hand=item.hand) if item.declined
+            else Prediction(self._as_dict(next(rows)), crop=self._seen(item), hand=item.hand)
+            for item in prepared
+        ]
 
     def _as_dict(self, probabilities: np.ndarray) -> dict[str, float]:
-        probabilities = probabilities / probabilities.sum()
         return {name: float(p) for name, p in zip(self.class_names, probabilities)}
 
 
-def top_label(probabilities: dict[str, float]) -> str:
-    return max(probabilities, key=probabilities.get)
+def top_label(probabilities: dict[str, float]) -> str | None:
+    """The most probable class, or None for an empty (declined) prediction."""
+    return max(probabilities, key=probabilities.get) if probabilities else None

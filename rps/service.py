@@ -32,7 +32,7 @@ from rps.datasets import Dataset, open_dataset
 from rps.devices import describe_device
 from rps.errors import DatasetError, ModelFileError, RpsError, TrainingBusyError, TrainingStopped
 from rps.images import ImageInput
-from rps.prediction import SHIPPED_MODEL, Predictor
+from rps.prediction import SHIPPED_MODEL, Prediction, Predictor
 from rps.training import TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -93,28 +93,31 @@ class ModelService:
         if pointer.is_file():
             try:
                 folder = self._run_folder(json.loads(pointer.read_text())["run_id"])
-                return Predictor(folder)
+                return self._with_warning(Predictor(folder))
             except (RpsError, ValueError, KeyError, OSError) as error:
                 self.startup_warning = (
                     f"The last promoted model could not be loaded ({error}); "
                     "serving the bundled model instead."
                 )
                 log.warning(self.startup_warning)
-        return Predictor(self.bundled_model)
+        return self._with_warning(Predictor(self.bundled_model))
+
+    def _with_warning(self, predictor: Predictor) -> Predictor:
+        if predictor.warning and predictor.warning not in self.startup_warning:
+            self.startup_warning = " ".join(filter(None, [self.startup_warning, predictor.warning]))
+        return predictor
 
     @property
     def predictor(self) -> Predictor:
         return self._predictor  # a single reference read: always a complete model
 
-    def classify(self, image: ImageInput) -> tuple[dict[str, float], np.ndarray]:
-        """Probabilities and the image as the model received it."""
-        predictor = self.predictor  # one model for both steps, even if a swap happens now
-        prepared = predictor.prepare(image)
-        return predictor.predict_prepared(prepared), prepared
+    def classify(self, image: ImageInput) -> Prediction:
+        """Probabilities, or the reason the photo was declined, and the crop the model saw."""
+        return self.predictor.predict(image)  # one model for every step, even during a swap
 
-    def prepare(self, image: ImageInput) -> np.ndarray:
-        """The image as the served model receives it."""
-        return self.predictor.prepare(image)
+    def prepare(self, image: ImageInput) -> np.ndarray | None:
+        """The image as the served model receives it, or None when it is declined."""
+        return self.predictor.prepare(image).pixels
 
     def served_metadata(self) -> dict:
         return self.predictor.metadata

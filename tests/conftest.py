@@ -69,6 +69,40 @@ def write_kaggle_layout(root: Path, per_class: int = 6, flat_validation: bool = 
     return root
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+def hand_variant(label: str, seed: int, size: int = 200) -> Image.Image:
+    """A real hand shape for the hand pipeline: one of the example renders, turned, scaled,
+    maybe mirrored, on a random coloured backdrop.  The landmarker finds hands in these."""
+    rng = np.random.default_rng(seed)
+    source = Image.open(EXAMPLES / f"{label}-{seed % 2 + 1}.png").convert("RGB")
+    if rng.random() < 0.5:
+        source = source.transpose(Image.FLIP_LEFT_RIGHT)
+    source = source.rotate(float(rng.uniform(-30, 30)), fillcolor=(255, 255, 255))
+    scale = rng.uniform(0.55, 0.8)
+    source = source.resize((int(size * scale), int(size * scale)))
+    pixels = np.asarray(source, np.float32)
+    backdrop = (pixels.min(axis=-1) > 200) & (np.ptp(pixels, axis=-1) < 30)
+    frame = np.empty((size, size, 3), np.float32)
+    frame[:] = rng.uniform(60, 200, 3)
+    top, left = rng.integers(0, size - source.height + 1, 2)
+    patch = frame[top:top + source.height, left:left + source.width]
+    patch[~backdrop] = pixels[~backdrop]
+    frame += rng.normal(0, 3, frame.shape)
+    return Image.fromarray(np.clip(frame, 0, 255).astype(np.uint8))
+
+
+def write_hand_dataset(root: Path, per_class: int = 8) -> Path:
+    """root/<class>/<class>NN-MMM.png: example hands in new poses, in three sequences."""
+    for label in CLASSES:
+        folder = root / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            hand_variant(label, seed=index).save(folder / f"{label}{index % 3 + 1:02d}-{index // 3:03d}.png")
+    return root
+
+
 def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
     with zipfile.ZipFile(archive, "w") as handle:
         for path in sorted(folder.rglob("*")):
@@ -98,8 +132,10 @@ def tiny_model(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("tiny")
     write_kaggle_layout(root / "data", per_class=6)
+    # Synthetic shapes are not hands: the tiny model takes whole images.
     config = TrainConfig(
-        architecture="baseline", image_size=32, batch_size=8, epochs=1, augmentation="none", patience=0
+        architecture="baseline", input="image", image_size=32, batch_size=8, epochs=1,
+        augmentation="none", patience=0,
     )
     train(open_dataset(root / "data"), config, root / "run", verbose=0)
     return root / "run"

@@ -13,6 +13,7 @@ from gradio_client import Client, handle_file
 import app
 from conftest import write_kaggle_layout, zip_folder
 from rps.errors import ImageError, TrainingBusyError
+from rps.prediction import Prediction
 from rps.service import ModelService
 
 EXAMPLES = Path(app.__file__).parent / "assets" / "examples"
@@ -25,14 +26,14 @@ class FakeService:
 
     def __init__(self):
         self.fail_with = None
+        self.decline = None
 
     def classify(self, image):
         if self.fail_with:
             raise self.fail_with
-        return {"paper": 0.1, "rock": 0.8, "scissors": 0.1}, np.zeros((8, 8, 3), np.uint8)
-
-    def prepare(self, image):
-        return self.classify(image)[1]
+        if self.decline:
+            return Prediction({}, self.decline)
+        return Prediction({"paper": 0.1, "rock": 0.8, "scissors": 0.1}, crop=np.zeros((8, 8, 3), np.uint8))
 
     def served_metadata(self):
         return {"class_names": ["paper", "rock", "scissors"], "image_size": 8, "architecture": "fake",
@@ -51,10 +52,20 @@ class FakeService:
         raise ImageError("not used")
 
 
-def test_classify_handler_returns_label_and_model_view():
-    assert app.classify_image(FakeService(), "any.png")["rock"] == 0.8
-    assert app.model_view(FakeService(), "any.png").shape == (8, 8, 3)
-    assert app.classify_image(FakeService(), None) is None
+def test_classify_handler_returns_label_and_the_crop_the_model_saw():
+    label, seen = app.classify_image(FakeService(), "any.png")
+    assert label["rock"] == 0.8 and seen.shape == (8, 8, 3)
+    assert app.classify_image(FakeService(), None) == (None, None)
+
+
+@pytest.mark.parametrize("reason, words", [("no hand", "No hand found"), ("too dark", "Too dark")])
+def test_declined_photos_get_a_sentence_not_a_guess(reason, words):
+    service = FakeService()
+    service.decline = reason
+    label, seen = app.classify_image(service, "room.png")
+    assert isinstance(label, str) and label.startswith(words) and seen is None
+    label, seen, rate, history = app.live_classify(service, FRAME, None)
+    assert label.startswith(words) and seen is None and len(history) == 1
 
 
 def test_classify_handler_turns_library_errors_into_gr_error():
@@ -71,18 +82,18 @@ def test_live_handler_counts_frames_per_second_and_survives_bad_frames():
     service = FakeService()
     history = None
     for _ in range(3):
-        label, rate, history = app.live_classify(service, FRAME, history)
+        label, seen, rate, history = app.live_classify(service, FRAME, history)
         time.sleep(0.01)
     assert label["rock"] == 0.8 and "frames per second" in rate and len(history) == 3
     service.fail_with = ImageError("bad frame")
-    label, rate, history = app.live_classify(service, FRAME, history)
+    label, seen, rate, history = app.live_classify(service, FRAME, history)
     assert len(history) == 3  # the bad frame was skipped, the stream goes on
 
 
 def test_live_handler_leaves_blank_frames_unlabelled():
     # A webcam starting up sends black frames; the model would call them rock.
     service = FakeService()
-    label, rate, history = app.live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
+    label, seen, rate, history = app.live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
     assert "rock" not in label and history == []  # the page keeps what it showed
 
 
@@ -152,7 +163,7 @@ def test_client_classifies_every_example(launched):
     examples = sorted(EXAMPLES.glob("*.png"))
     assert len(examples) >= 3
     for example in examples:
-        result = client.predict(handle_file(str(example)), api_name="/classify")
+        result, seen = client.predict(handle_file(str(example)), api_name="/classify")
         assert result["label"] in ("paper", "rock", "scissors")
         assert sum(item["confidence"] for item in result["confidences"]) == pytest.approx(1.0, abs=1e-4)
 
@@ -164,13 +175,13 @@ def test_client_gets_a_clear_error_for_a_non_image_and_the_app_keeps_serving(lau
     with pytest.raises(Exception, match="not a usable image"):
         client.predict(handle_file(str(bad)), api_name="/classify")
     example = sorted(EXAMPLES.glob("*.png"))[0]
-    assert client.predict(handle_file(str(example)), api_name="/classify")["label"]
+    assert client.predict(handle_file(str(example)), api_name="/classify")[0]["label"]
 
 
 def train_args(zip_path, epochs=1, batch=8):
     return dict(source_kind="Upload a .zip", upload_path=handle_file(str(zip_path)), folder="",
                 token_text="", arch="baseline", n_epochs=epochs, batch=batch, rate=None, size=32,
-                augment="none", api_name="/train")
+                augment="none", input_mode="image", api_name="/train")
 
 
 def test_client_training_streams_updates_and_finishes(launched):

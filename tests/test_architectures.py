@@ -17,9 +17,12 @@ def count(model, kind):
     return sum(isinstance(layer, kind) for layer in model.layers)
 
 
-@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+PIXEL_MODELS = sorted(name for name in ARCHITECTURES if name != "hand")
+
+
+@pytest.mark.parametrize("name", PIXEL_MODELS)
 @pytest.mark.parametrize("image_size, classes", [(64, 3), (48, 27)])
-def test_every_architecture_takes_raw_pixels_and_outputs_probabilities(name, image_size, classes):
+def test_every_pixel_architecture_takes_raw_pixels_and_outputs_probabilities(name, image_size, classes):
     model = build_model(name, image_size, classes)
     assert model.input_shape == (None, image_size, image_size, 3)
     assert isinstance(model.layers[1], keras.layers.Rescaling)
@@ -87,6 +90,49 @@ def test_compact_pools_by_maximum_so_backdrop_area_does_not_add_up():
     model = build_model("compact", 64, 3)
     assert count(model, keras.layers.GlobalMaxPooling2D) == 1
     assert count(model, keras.layers.GlobalAveragePooling2D) == 0
+
+
+@pytest.mark.parametrize("classes", [3, 27])
+def test_the_hand_model_reads_keypoints_only_and_outputs_probabilities(classes):
+    from rps.architectures import input_names
+
+    model = build_model("hand", 64, classes)
+    assert input_names(model) == ["keypoints"] and model.input_shape == (None, 21, 3)
+    keypoints = np.random.default_rng(0).uniform(-0.35, 0.35, (2, 21, 3)).astype(np.float32)
+    output = model(keypoints)
+    assert output.shape == (2, classes)
+    assert np.all(np.asarray(output) >= 0) and np.all(np.asarray(output) <= 1)
+
+
+def bones_picture(wrist, tip):
+    from rps.architectures import KeypointHeatmaps
+
+    keypoints = np.zeros((1, 21, 3), np.float32)
+    keypoints[0, :, :2] = wrist
+    keypoints[0, 5:9, :2] = np.linspace(wrist, tip, 4)  # the index finger stretched out
+    return KeypointHeatmaps(size=32)(keypoints).numpy()[0]
+
+
+def test_bone_heat_maps_draw_each_finger_in_its_own_channel_where_it_lies():
+    maps = bones_picture((0.0, 0.3), (0.0, -0.3))  # wrist low, index tip high, in crop units
+    assert maps.shape == (32, 32, 6)
+    index = maps[..., 1]
+    column = index[:, 16]
+    # The maps span -0.6..0.6 in 32 rows: the bone from y=-0.3 to 0.3 lights rows 8 to 23.
+    assert column[9:23].min() > 0.5 and max(column[:4].max(), column[28:].max()) < 0.01
+    assert index[:, 2].max() < 1e-3  # far from the bone: dark
+    # The other fingers are points at the wrist (y=0.3, row 24): lit there, dark up the index.
+    assert maps[24, 16, 2:5].min() > 0.5 and maps[:16, :, 2:5].max() < 1e-3
+
+
+def test_bone_heat_maps_ignore_depth():
+    # MediaPipe's one-frame depth made tilted open hands look like fists (docs/hands-first.md).
+    from rps.architectures import KeypointHeatmaps
+
+    keypoints = np.random.default_rng(3).uniform(-0.3, 0.3, (1, 21, 3)).astype(np.float32)
+    flat = keypoints.copy()
+    flat[..., 2] = 0
+    np.testing.assert_allclose(KeypointHeatmaps()(keypoints).numpy(), KeypointHeatmaps()(flat).numpy())
 
 
 def test_unknown_architecture_names_the_choices():

@@ -207,7 +207,7 @@ def client(tiny_model, tmp_path_factory):
 
 
 def classify(client, path):
-    return client.predict(handle_file(str(path)), api_name="/classify")
+    return client.predict(handle_file(str(path)), api_name="/classify")[0]
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -226,7 +226,7 @@ def test_app_refuses_bad_images_clearly_and_keeps_serving(client, tmp_path, name
 def train_through_app(client, archive: Path, **overrides):
     arguments = dict(source_kind="Upload a .zip", upload_path=handle_file(str(archive)), folder="",
                      token_text="", arch="baseline", n_epochs=1, batch=8, rate=0.001, size=32,
-                     augment="none")
+                     augment="none", input_mode="image")
     arguments.update(overrides)
     return client.predict(**arguments, api_name="/train")
 

@@ -23,7 +23,7 @@ def run(capsys, *argv):
 
 
 def test_train_evaluate_predict_show(tmp_path, capsys, kaggle_dataset):
-    code, out, err = run(capsys, "train", "--data", kaggle_dataset, "--arch", "baseline", "--epochs", 1,
+    code, out, err = run(capsys, "train", "--data", kaggle_dataset, "--arch", "baseline", "--input", "image", "--epochs", 1,
                          "--image-size", 32, "--batch-size", 8, "--augmentation", "none", "--out", tmp_path / "run")
     assert code == 0, err
     assert "Test accuracy" in out and (tmp_path / "run" / "model.keras").is_file()
@@ -41,6 +41,25 @@ def test_train_evaluate_predict_show(tmp_path, capsys, kaggle_dataset):
 
     code, out, _ = run(capsys, "show", "--data", kaggle_dataset, "--out", tmp_path / "grid.png")
     assert code == 0 and (tmp_path / "grid.png").stat().st_size > 1000
+
+
+def test_training_on_photos_without_hands_says_so(tmp_path, capsys, kaggle_dataset):
+    code, _, err = run(capsys, "train", "--data", kaggle_dataset, "--epochs", 1, "--out", tmp_path / "run")
+    assert code == 2 and "No hand was found in any training photo of class" in err
+    assert "--input image" in err or "input 'image'" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_two_datasets_with_the_same_classes(tmp_path, capsys):
+    from conftest import write_class_folders
+
+    first, second = write_class_folders(tmp_path / "a", per_class=3), write_class_folders(tmp_path / "b", per_class=3)
+    code, out, err = run(capsys, "train", "--data", first, "--data", second, "--arch", "baseline", "--input", "image",
+                         "--epochs", 1, "--image-size", 32, "--batch-size", 4, "--augmentation", "none",
+                         "--out", tmp_path / "run")
+    assert code == 0, err
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["dataset"]["train"] + \
+        json.loads((tmp_path / "run" / "model.json").read_text())["dataset"]["validation"] == 18
 
 
 def bad_cases(tmp_path, tiny_model):

@@ -24,7 +24,7 @@ sys.path[:0] = [{root!r}, {tests!r}]
 from rps.config import TrainConfig
 from rps.service import ModelService
 service = ModelService({state!r}, bundled_model={bundled!r})
-job = service.start_training({data!r}, TrainConfig(architecture="baseline", image_size=32, batch_size=2,
+job = service.start_training({data!r}, TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=2,
                              epochs=500, augmentation="none", patience=0))
 while job.progress().step == 0:
     time.sleep(0.05)

@@ -57,7 +57,7 @@ def test_batch_matches_single(predictor, tmp_path):
 
 
 def test_prepare_shows_what_the_model_sees(predictor):
-    prepared = predictor.prepare(Image.new("RGB", (640, 480), (10, 200, 30)))
+    prepared = predictor.prepare(Image.new("RGB", (640, 480), (10, 200, 30))).pixels
     assert prepared.shape == (32, 32, 3) and prepared.dtype == np.uint8
     assert prepared[5, 5].tolist() == [10, 200, 30]
 

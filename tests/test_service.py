@@ -13,8 +13,8 @@ from rps.config import TrainConfig
 from rps.errors import DatasetError, ModelFileError, TrainingBusyError
 from rps.service import ModelService
 
-TINY = TrainConfig(architecture="baseline", image_size=32, batch_size=8, epochs=1, augmentation="none", patience=0)
-SLOW = TrainConfig(architecture="baseline", image_size=32, batch_size=2, epochs=200, augmentation="none", patience=0)
+TINY = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=8, epochs=1, augmentation="none", patience=0)
+SLOW = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=2, epochs=200, augmentation="none", patience=0)
 
 
 def wait_until_done(job, seconds=120):

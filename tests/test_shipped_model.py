@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rps.prediction import SHIPPED_MODEL, Predictor, top_label
+from rps.prediction import SHIPPED_MODEL, Predictor
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "assets" / "examples").glob("*.png"))
 
@@ -22,17 +22,23 @@ def test_default_predictor_is_the_shipped_model(shipped):
     metadata = json.loads((SHIPPED_MODEL / "model.json").read_text())
     assert shipped.class_names == metadata["class_names"] == ["paper", "rock", "scissors"]
     assert shipped.image_size == metadata["image_size"]
-    assert shipped.bundle.model.input_shape == (None, shipped.image_size, shipped.image_size, 3)
+    assert metadata["input"] == "hand" and shipped.bundle.input_mode == "hand"
+    assert shipped.bundle.model.input_shape == (None, 21, 3)  # the keypoints of the found hand
 
 
 def test_model_file_is_small_enough_for_a_space():
     assert (SHIPPED_MODEL / "model.keras").stat().st_size <= 5 * 1024 * 1024
 
 
+def test_the_hand_landmarker_ships_with_its_licence():
+    folder = SHIPPED_MODEL.parent / "hand_landmarker"
+    assert (folder / "hand_landmarker.task").is_file()
+    assert "Apache License" in (folder / "LICENSE").read_text()
+
+
 # Examples the shipped model gets wrong, each marked as a strict xfail: the day a retrained
 # model gets one right, its test fails and the name must go.  The shipped model gets all six
-# right; the two before it called paper-2.png (fingers together) rock and paper-1.png (thumb
-# apart, fingertips cut by the frame) scissors.
+# right.
 KNOWN_WRONG: set[str] = set()
 
 
@@ -44,7 +50,7 @@ KNOWN_WRONG: set[str] = set()
 )
 def test_labels_every_example_right(shipped, example):
     expected = example.name.split("-")[0]
-    assert top_label(shipped.predict(example)) == expected
+    assert shipped.predict(example).label == expected
 
 
 def test_card_states_the_measured_figures():

@@ -19,7 +19,7 @@ from rps.datasets import open_dataset
 from rps.errors import DatasetError, ModelFileError, TrainingStopped
 from rps.training import train
 
-TINY = TrainConfig(architecture="baseline", image_size=32, batch_size=8, epochs=2, augmentation="none", patience=0)
+TINY = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=8, epochs=2, augmentation="none", patience=0)
 
 RUN_FILES = {"model.keras", "model.json", "history.csv", "curves.png", "test_metrics.json", "confusion.png"}
 
@@ -92,7 +92,7 @@ def test_corrupt_image_during_training_is_a_dataset_error(tmp_path, kaggle_datas
 def test_compact_model_memorises_a_small_dataset(tmp_path):
     """Proof that training really learns: near-perfect on the data it saw."""
     root = write_kaggle_layout(tmp_path / "data", per_class=12)
-    config = TrainConfig(architecture="compact", image_size=32, batch_size=12, epochs=40,
+    config = TrainConfig(architecture="compact", input="image", image_size=32, batch_size=12, epochs=40,
                          augmentation="none", patience=0, learning_rate=3e-3)
     result = train(open_dataset(root), config, tmp_path / "run", verbose=0)
     assert result.history[-1]["accuracy"] >= 0.95
@@ -109,7 +109,7 @@ from rps.config import TrainConfig
 from rps.datasets import open_dataset
 from rps.training import train
 data = write_kaggle_layout(__import__("pathlib").Path({tmp!r}) / "data")
-config = TrainConfig(architecture="baseline", image_size=32, batch_size=2, epochs=1,
+config = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=2, epochs=1,
                      augmentation="none", patience=0, devices=("/cpu:0", "/cpu:1"))
 result = train(open_dataset(data), config, {tmp!r} + "/run", verbose=0)
 print("REPLICAS", result.device)
