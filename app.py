@@ -277,7 +277,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
         with gr.Tab("Classify"):
             with gr.Row():
                 with gr.Column():
-                    photo = PhotoInput(type="filepath", sources=["upload", "clipboard", "webcam"],
+                    # image_mode=None: the raw file reaches the library, which decodes it as every
+                    # other door does (Gradio would otherwise convert RGBA, grey or 16-bit first).
+                    photo = PhotoInput(type="filepath", image_mode=None, sources=["upload", "clipboard", "webcam"],
                                        label="Photo of a hand", height=320, elem_id="photo")
                     if EXAMPLES:
                         gr.Examples(EXAMPLES, inputs=photo, label="Examples")

@@ -13,7 +13,8 @@ their brightness.  Columns, measured on the same photos in the same run:
 * **whole-photo CNN**: the model shipped before the hand pipeline (commit ``d2878b4``, read
   from git history), on the whole photo.
 
-Dimmed rows also give the share answered "too dark" and the share of wrong guesses.  The
+Dimmed rows also give the declines ("no hand", "too dark") and the share of wrong guesses
+(answered, and wrong).  The
 latency rows time one 640x480 frame through ``Predictor.predict`` for the pipeline and for
 the whole-photo CNN, alternating, in the same run.
 
@@ -162,7 +163,7 @@ def main() -> None:
     everything_real = real_dev + [item for photos in wild.values() for item in photos]
     for factor in DIMMING:
         row = score(pipeline, whole, dimmed(everything_real, factor))
-        row["wrong_guesses"] = round(1 - row["pipeline"] - row["too_dark"] / row["n"], 4)
+        row["wrong_guesses"] = round(1 - row["pipeline"] - (row["no_hand"] + row["too_dark"]) / row["n"], 4)
         rows[f"real photos at {factor:.0%} brightness"] = row
         print(f"dimmed {factor:.0%}", row, flush=True)
     frames_640 = [in_frame(image) for image, _ in everything_real[::25]]
