@@ -136,12 +136,45 @@ def hand_dataset(
     return dataset.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _progress_printer(name: str, verbose: int | str):
-    if not verbose:
-        return None
+@dataclass(frozen=True)
+class FoundHands:
+    """The training and validation photos in which a hand was found, ready to fit on."""
+
+    fit_train: PreparedSplit
+    fit_train_labels: tuple[int, ...]
+    fit_validation: PreparedSplit
+    fit_validation_labels: tuple[int, ...]
+    validation: PreparedSplit  # every validation photo, declines included, for the final score
+    found: dict[str, list[int]]  # split -> [photos with a hand, photos]
+
+
+def _find_hands(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
+                preprocessor: Preprocessor, stop_event: threading.Event, verbose) -> FoundHands:
+    """Run the serving path over both splits; photos without a hand are left out of the fit.
+
+    Raises ``HandDetectorError`` without a landmarker, ``DatasetError`` when a class has no
+    hand at all, and ``TrainingStopped`` when ``stop_event`` is set meanwhile.
+    """
+    if preprocessor.detector is None:
+        raise HandDetectorError(f"{preprocessor.warning} Training with input 'hand' needs it.")
+    train = prepare_split(train_images.paths, preprocessor, _progress(stop_event, "train", verbose))
+    validation = prepare_split(validation_images.paths, preprocessor,
+                               _progress(stop_event, "validation", verbose))
+    fit_train, fit_train_labels = _accepted_only(train, train_images.labels)
+    _check_hands_found(dataset, fit_train_labels, len(train_images))
+    fit_validation, fit_validation_labels = _accepted_only(validation, validation_images.labels)
+    found = {"train": [len(fit_train_labels), len(train_images)],
+             "validation": [len(fit_validation_labels), len(validation_images)]}
+    return FoundHands(fit_train, fit_train_labels, fit_validation, fit_validation_labels, validation, found)
+
+
+def _progress(stop_event: threading.Event, name: str, verbose: int | str):
+    """Print progress now and then, and stop between photos when asked to."""
 
     def report(done: int, total: int) -> None:
-        if done == total or done % 500 == 0:
+        if stop_event.is_set():
+            raise TrainingStopped("Training was stopped; no model was saved.")
+        if verbose and (done == total or done % 500 == 0):
             print(f"Finding hands in the {name} split: {done}/{total}", flush=True)
 
     return report
@@ -197,24 +230,19 @@ def train(
     # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
     mirrored = strategy.num_replicas_in_sync > 1
     preprocessor = Preprocessor(config.image_size, config.input)
-    if config.input == "hand" and preprocessor.detector is None:
-        raise HandDetectorError(f"{preprocessor.warning} Training with input 'hand' needs it.")
     hands_found = None
+    stop_event = stop_event or threading.Event()
     if config.input == "hand":
-        prepared_train = prepare_split(train_images.paths, preprocessor, _progress_printer("train", verbose))
-        prepared_validation = prepare_split(validation_images.paths, preprocessor,
-                                            _progress_printer("validation", verbose))
-        fit_train, fit_train_labels = _accepted_only(prepared_train, train_images.labels)
-        _check_hands_found(dataset, fit_train_labels, len(train_images))
-        fit_validation, fit_validation_labels = _accepted_only(prepared_validation, validation_images.labels)
-        hands_found = {"train": [len(fit_train_labels), len(train_images)],
-                       "validation": [len(fit_validation_labels), len(validation_images)]}
-        _check_batches(mirrored, global_batch, strategy, len(fit_train_labels), len(fit_validation_labels))
+        hands = _find_hands(dataset, train_images, validation_images, preprocessor, stop_event, verbose)
+        hands_found = hands.found
+        prepared_validation = hands.validation
+        _check_batches(mirrored, global_batch, strategy, len(hands.fit_train_labels),
+                       len(hands.fit_validation_labels))
         inputs = input_names(model)
-        train_data = hand_dataset(fit_train, fit_train_labels, global_batch, inputs, shuffle=True,
+        train_data = hand_dataset(hands.fit_train, hands.fit_train_labels, global_batch, inputs, shuffle=True,
                                   augment=augment, seed=config.seed, drop_remainder=mirrored)
-        validation_data = (hand_dataset(fit_validation, fit_validation_labels, global_batch, inputs,
-                                        drop_remainder=mirrored) if fit_validation_labels else None)
+        validation_data = (hand_dataset(hands.fit_validation, hands.fit_validation_labels, global_batch, inputs,
+                                        drop_remainder=mirrored) if hands.fit_validation_labels else None)
     else:
         _check_batches(mirrored, global_batch, strategy, len(train_images), len(validation_images))
         train_data = make_dataset(
@@ -229,7 +257,6 @@ def train(
             cache_budget=0 if streaming else DEFAULT_CACHE_BYTES,
         )
 
-    stop_event = stop_event or threading.Event()
     fit_callbacks: list[keras.callbacks.Callback] = [StopOnEvent(stop_event), *callbacks]
     if config.patience:
         fit_callbacks.append(
@@ -268,7 +295,7 @@ def train(
     validation = evaluate_prepared(runner, prepared_validation, validation_images.labels, dataset.class_names)
     test = None
     if dataset.test is not None and len(dataset.test):
-        prepared_test = prepare_split(dataset.test.paths, preprocessor, _progress_printer("test", verbose))
+        prepared_test = prepare_split(dataset.test.paths, preprocessor, _progress(stop_event, "test", verbose))
         test = evaluate_prepared(runner, prepared_test, dataset.test.labels, dataset.class_names)
     device = describe_device(config.devices)
     metadata = {

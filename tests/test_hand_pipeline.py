@@ -144,3 +144,16 @@ def test_without_the_landmarker_the_keypoint_model_says_so_and_image_models_stil
 def test_the_skeleton_model_needs_the_hand_input():
     with pytest.raises(ConfigError, match="needs input 'hand'"):
         TrainConfig(architecture="hand", input="image")
+
+
+def test_a_stop_while_hands_are_being_found_saves_nothing(tmp_path):
+    import threading
+
+    from rps.errors import TrainingStopped
+
+    write_hand_dataset(tmp_path / "data", per_class=3)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(TrainingStopped):
+        train(open_dataset(tmp_path / "data"), TrainConfig(epochs=1), tmp_path / "run", stop_event=stop, verbose=0)
+    assert not (tmp_path / "run").exists()
