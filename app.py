@@ -24,6 +24,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rps.native_logs import native_stderr_silenced  # noqa: E402
+
+with native_stderr_silenced():
+    # TensorFlow's start-up lines ("failed call to cuInit" on every machine without a GPU)
+    # read like errors in a server log; they are printed once, here, into /dev/null.
+    import tensorflow as tf  # noqa: E402
+
+    tf.config.list_physical_devices()
+
 from rps.architectures import ARCHITECTURES  # noqa: E402
 from rps.augmentation import RECIPES  # noqa: E402
 from rps.config import TrainConfig  # noqa: E402

@@ -88,6 +88,25 @@ def no_hand_frames(seed: int = 0, per_photo: int = 6, synthetic: int = 60) -> li
     return frames
 
 
+def in_room_with_a_face(photos: list[tuple[np.ndarray, object]], seed: int = 0) -> list[tuple[np.ndarray, object]]:
+    """Each photo shrunk to 200 px (its longer side) and pasted at a random place of a 640x480 frame showing a
+    face (the sample portraits of ``no_hand_frames``): a hand that is a small part of a whole
+    webcam frame with a person in view.  A stand-in for real whole frames, which are kept
+    outside this project."""
+    rng = np.random.default_rng(seed)
+    faces = [frame for name, frame in no_hand_frames() if name.startswith("face-")]
+    framed = []
+    for image, label in photos:
+        frame = faces[rng.integers(len(faces))].copy()
+        scale = 200 / max(image.shape[:2])
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        hand = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        top, left = rng.integers(0, 480 - hand.shape[0]), rng.integers(0, 640 - hand.shape[1])
+        frame[top:top + hand.shape[0], left:left + hand.shape[1]] = hand
+        framed.append((frame, label))
+    return framed
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

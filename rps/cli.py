@@ -123,10 +123,22 @@ def run_evaluate(args) -> None:
         print(f"  {name:>12}: {row}")
 
 
-def run_predict(args) -> None:
+def run_predict(args) -> int:
+    """Every image gets its line; an unreadable one gets an error line and the exit status 2."""
+    from rps.errors import ImageError
+
     predictor = _predictor(args.model)
+    status = 0
     for image in args.images:
-        prediction = predictor.predict(image)
+        try:
+            prediction = predictor.predict(image)
+        except ImageError as error:
+            status = 2
+            print(f"error: {error}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"image": str(image), "label": None, "reason": "unreadable",
+                                  "error": str(error), "probabilities": {}}))
+            continue
         label = prediction.label
         if args.json:
             print(json.dumps({"image": str(image), "label": label, "reason": prediction.reason,
@@ -135,6 +147,7 @@ def run_predict(args) -> None:
             print(f"{image}: {prediction.reason}")
         else:
             print(f"{image}: {label} ({prediction[label]:.1%})")
+    return status
 
 
 def _predictor(model: Path | None):
@@ -169,11 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     from rps.errors import RpsError
 
     try:
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except RpsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0

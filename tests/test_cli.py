@@ -43,6 +43,18 @@ def test_train_evaluate_predict_show(tmp_path, capsys, kaggle_dataset):
     assert code == 0 and (tmp_path / "grid.png").stat().st_size > 1000
 
 
+def test_predict_goes_on_past_an_unreadable_file(tmp_path, capsys, tiny_model):
+    good = tmp_path / "rock.png"
+    draw_gesture("rock").save(good)
+    bad = tmp_path / "notes.png"
+    bad.write_text("hello")
+    code, out, err = run(capsys, "predict", "--model", tiny_model, "--json", good, bad, good)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 2 and len(lines) == 3 and err.count("error:") == 1
+    assert lines[1]["label"] is None and lines[1]["reason"] == "unreadable" and "not a readable image" in lines[1]["error"]
+    assert lines[0]["label"] == lines[2]["label"] is not None
+
+
 def test_training_on_photos_without_hands_says_so(tmp_path, capsys, kaggle_dataset):
     code, _, err = run(capsys, "train", "--data", kaggle_dataset, "--epochs", 1, "--out", tmp_path / "run")
     assert code == 2 and "No hand was found in any training photo of class" in err

@@ -131,3 +131,32 @@ def test_missing_model_file_is_a_clear_error(tmp_path):
 def test_image_mode_needs_no_detector():
     prepared = Preprocessor(32, "image")(room(1))
     assert prepared.pixels.shape == (32, 32, 3) and prepared.keypoints is None and not prepared.declined
+
+
+def test_a_small_hand_in_a_whole_frame_is_found_where_it_is(detector):
+    # 70 px of hand in a 640x480 room: one pass over the frame misses it, a retry finds it,
+    # and its keypoints are in the frame's pixels, inside the pasted patch.
+    frame = room(9)
+    frame[300:370, 480:550] = np.asarray(Image.fromarray(example_rgb("paper-1.png")).resize((70, 70)))
+    assert detector.detect_once(frame) is None
+    found = detector.detect(frame)
+    assert found is not None
+    left, top, right, bottom = found.box()
+    assert 470 <= left < right <= 560 and 290 <= top < bottom <= 380
+
+
+def test_every_retry_view_maps_its_keypoints_back_to_the_frame():
+    # One bright pixel: wherever a view (border, mirror, tile) puts it, mapping back lands on it.
+    frame = np.zeros((240, 320, 3), np.uint8)
+    for x, y in ((20, 30), (300, 200), (160, 120)):
+        frame[:] = 0
+        frame[y, x] = 255
+        for view, to_frame, _ in HandDetector._views(frame):
+            found = np.argwhere(view[..., 0] == 255)
+            if len(found) == 0:
+                continue  # this tile does not hold the pixel
+            row, column = found[0]
+            # Keypoints are continuous: a pixel's centre is at +0.5.
+            point = np.array([[column + 0.5, row + 0.5, 0]], np.float32)
+            mapped = to_frame(point)[0]
+            assert mapped[:2] == pytest.approx((x + 0.5, y + 0.5), abs=1e-3)
