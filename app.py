@@ -205,6 +205,9 @@ def curves_frame(history: list[dict], metric: str) -> pd.DataFrame:
 def progress_text(job) -> str:
     snapshot = job.progress()
     parts = [f"**{job.status}** on {job.device}: {job.dataset_description}"]
+    if snapshot.preparing and not snapshot.epochs:
+        split, done, total = snapshot.preparing
+        parts.append(f"finding the hands in the {split} photos: {done}/{total}")
     if snapshot.epochs:
         parts.append(f"epoch {min(snapshot.epoch + 1, snapshot.epochs)}/{snapshot.epochs}, "
                      f"step {snapshot.step}/{snapshot.steps or '?'}")

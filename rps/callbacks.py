@@ -30,6 +30,8 @@ class ProgressSnapshot:
     seconds_elapsed: float = 0.0
     eta_seconds: float | None = None
     history: list[dict] = field(default_factory=list)  # one row of logs per finished epoch
+    # Before the first epoch, with input "hand": (split, photos done, photos in it).
+    preparing: tuple[str, int, int] | None = None
 
 
 class ProgressRecorder(keras.callbacks.Callback):
@@ -41,6 +43,11 @@ class ProgressRecorder(keras.callbacks.Callback):
         self._state = ProgressSnapshot()
         self._started = time.monotonic()
         self._epoch_started = self._started
+
+    def on_preparation(self, split: str, done: int, total: int) -> None:
+        """Called by ``rps.training.train`` while it finds the hands in each split."""
+        with self._lock:
+            self._state.preparing = (split, done, total)
 
     def on_train_begin(self, logs=None):
         with self._lock:
@@ -78,4 +85,5 @@ class ProgressRecorder(keras.callbacks.Callback):
             return ProgressSnapshot(
                 state.epoch, state.epochs, state.step, state.steps,
                 time.monotonic() - self._started, state.eta_seconds, list(state.history),
+                state.preparing,
             )

@@ -1,4 +1,5 @@
-"""``tf.data`` input pipelines: decode, resize, cache, shuffle, batch, augment, prefetch.
+"""``tf.data`` input pipelines for models of whole photos (``input="image"``): decode, resize,
+cache, shuffle, batch, augment, prefetch.
 
 Decoding a 300x300 PNG costs more than a small CNN's forward pass, so decoded and resized
 images are cached in memory (as uint8, a quarter of float32) when they fit the budget, and

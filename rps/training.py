@@ -3,6 +3,12 @@
 The run folder holds ``model.keras`` and ``model.json`` (see ``rps.artifacts``), ``history.csv``,
 ``curves.png``, ``test_metrics.json`` and ``confusion.png``.  It appears only when everything
 is written; a stop or a failure leaves nothing where a model is expected.
+
+With ``input="hand"`` (the default), every photo first takes the serving path
+(``rps.preprocessing``): the hand is found and aligned once, photos without one are left out of
+the fit and counted in ``model.json``, and the final validation and test figures count them as
+wrong, as ``python -m rps evaluate`` does.  With ``input="image"``, ``rps.pipeline`` decodes and
+resizes whole photos in ``tf.data``.
 """
 
 from __future__ import annotations
@@ -149,7 +155,8 @@ class FoundHands:
 
 
 def _find_hands(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
-                preprocessor: Preprocessor, stop_event: threading.Event, verbose) -> FoundHands:
+                preprocessor: Preprocessor, stop_event: threading.Event, verbose,
+                callbacks: Sequence[keras.callbacks.Callback] = ()) -> FoundHands:
     """Run the serving path over both splits; photos without a hand are left out of the fit.
 
     Raises ``HandDetectorError`` without a landmarker, ``DatasetError`` when a class has no
@@ -157,9 +164,9 @@ def _find_hands(dataset: Dataset, train_images: LabelledImages, validation_image
     """
     if preprocessor.detector is None:
         raise HandDetectorError(f"{preprocessor.warning} Training with input 'hand' needs it.")
-    train = prepare_split(train_images.paths, preprocessor, _progress(stop_event, "train", verbose))
+    train = prepare_split(train_images.paths, preprocessor, _progress(stop_event, "train", verbose, callbacks))
     validation = prepare_split(validation_images.paths, preprocessor,
-                               _progress(stop_event, "validation", verbose))
+                               _progress(stop_event, "validation", verbose, callbacks))
     fit_train, fit_train_labels = _accepted_only(train, train_images.labels)
     _check_hands_found(dataset, fit_train_labels, len(train_images))
     fit_validation, fit_validation_labels = _accepted_only(validation, validation_images.labels)
@@ -168,12 +175,18 @@ def _find_hands(dataset: Dataset, train_images: LabelledImages, validation_image
     return FoundHands(fit_train, fit_train_labels, fit_validation, fit_validation_labels, validation, found)
 
 
-def _progress(stop_event: threading.Event, name: str, verbose: int | str):
-    """Print progress now and then, and stop between photos when asked to."""
+def _progress(stop_event: threading.Event, name: str, verbose: int | str,
+              callbacks: Sequence[keras.callbacks.Callback] = ()):
+    """Report progress now and then (printed, and to callbacks with ``on_preparation``), and
+    stop between photos when asked to."""
+    listeners = [callback for callback in callbacks if hasattr(callback, "on_preparation")]
 
     def report(done: int, total: int) -> None:
         if stop_event.is_set():
             raise TrainingStopped("Training was stopped; no model was saved.")
+        if done == total or done % 25 == 0:
+            for listener in listeners:
+                listener.on_preparation(name, done, total)
         if verbose and (done == total or done % 500 == 0):
             print(f"Finding hands in the {name} split: {done}/{total}", flush=True)
 
@@ -233,7 +246,8 @@ def train(
     hands_found = None
     stop_event = stop_event or threading.Event()
     if config.input == "hand":
-        hands = _find_hands(dataset, train_images, validation_images, preprocessor, stop_event, verbose)
+        hands = _find_hands(dataset, train_images, validation_images, preprocessor, stop_event, verbose,
+                            callbacks)
         hands_found = hands.found
         prepared_validation = hands.validation
         _check_batches(mirrored, global_batch, strategy, len(hands.fit_train_labels),

@@ -272,3 +272,17 @@ def test_model_downloads_keep_only_the_latest_archive(tmp_path):
         archive = Path(app.zip_run(tmp_path / name, tmp_path / "downloads"))
     assert archive.name == "run-b.zip" and archive.is_file()
     assert [p.name for p in (tmp_path / "downloads").iterdir()] == ["run-b.zip"]
+
+
+def test_progress_says_which_hands_are_being_found_before_the_first_epoch():
+    from types import SimpleNamespace
+
+    from rps.callbacks import ProgressSnapshot
+
+    snapshot = ProgressSnapshot(preparing=("train", 250, 4168))
+    job = SimpleNamespace(status="running", device="CPU (2 cores)", dataset_description="classes a, b",
+                          message="", done=False, progress=lambda: snapshot)
+    text = app.progress_text(job)
+    assert "finding the hands in the train photos: 250/4168" in text
+    snapshot.epochs = 40  # once epochs run, they are what the line shows
+    assert "finding the hands" not in app.progress_text(job)

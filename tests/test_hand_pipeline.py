@@ -157,3 +157,14 @@ def test_a_stop_while_hands_are_being_found_saves_nothing(tmp_path):
     with pytest.raises(TrainingStopped):
         train(open_dataset(tmp_path / "data"), TrainConfig(epochs=1), tmp_path / "run", stop_event=stop, verbose=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_finding_hands_reports_progress_before_the_first_epoch(tmp_path):
+    from rps.callbacks import ProgressRecorder
+
+    write_hand_dataset(tmp_path / "data", per_class=3)
+    recorder = ProgressRecorder()
+    train(open_dataset(tmp_path / "data"), TrainConfig(epochs=1, batch_size=4), tmp_path / "run",
+          callbacks=[recorder], verbose=0)
+    split, done, total = recorder.snapshot().preparing
+    assert split == "validation" and done == total > 0
