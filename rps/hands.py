@@ -58,6 +58,9 @@ MIRROR_RETRY_BORDERS = (0.0, 0.25)
 # ICIP 2022).  On rps-real-train photos shrunk into 640x480 frames of a face, hands found went
 # from 84.3% to 93.0%; still none in the no-hand frames (bench/detector_retries.py).
 TILE_SHARE = 0.6
+# Larger frames are searched at this longer side: a 4000x3000 photo without a hand otherwise
+# costs a second in the nine passes, for nothing the landmarker could see better.
+MAX_DETECTION_SIDE = 1280
 
 # Auto-exposure: frames whose mean luminance is below DIM_LEVEL (of 255) are scaled so that
 # their 99th percentile reaches BRIGHT_TARGET, with a gain of at most MAX_GAIN.  A frame whose
@@ -102,7 +105,12 @@ def normalise_exposure(image: np.ndarray) -> tuple[np.ndarray, bool]:
     Frames at a normal exposure come back unchanged (the same array).  The gain is one number
     per frame applied through a lookup table, so colours keep their ratios.
     """
-    sample = luminance(image[::4, ::4] if min(image.shape[:2]) >= 64 else image)
+    # An area average, not every 4th pixel: a fine pattern must not be judged by its dark half.
+    scale = min(1.0, 160 / max(image.shape[:2]))
+    small = image if scale == 1.0 else cv2.resize(
+        image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA)
+    sample = luminance(small)
     bright = float(np.percentile(sample, 99))
     if bright < DARK_LEVEL:
         return image, True
@@ -173,11 +181,19 @@ class HandDetector:
     def detect(self, image: np.ndarray) -> Hand | None:
         """The most confident hand in an RGB uint8 (H, W, 3) frame, or None.
 
+        Frames larger than ``MAX_DETECTION_SIDE`` are searched at that size (the landmarker
+        sees 192 to 224 px anyway) and the keypoints scaled back to the frame's pixels.
+
         The frame is tried as it is, then inside borders (``RETRY_BORDERS``), mirrored
         (``MIRROR_RETRY_BORDERS``), and last in four overlapping corner tiles
         (``TILE_SHARE``); the first view with a hand wins.  A frame with a hand usually costs
         one pass (about 12 ms on one core for 640x480); an empty one costs all nine.
         """
+        scale = min(1.0, MAX_DETECTION_SIDE / max(image.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            hand = self.detect(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            return None if hand is None else Hand(hand.keypoints / scale, hand.score, hand.handedness)
         for view, to_frame, mirrored in self._views(image):
             hand = self.detect_once(view)
             if hand is None:
@@ -271,9 +287,11 @@ def align_hand(image: np.ndarray, hand: Hand, size: int) -> tuple[np.ndarray, np
         # warpAffine samples without low-pass filtering; shrink by area first so a large
         # frame's hand is averaged, not aliased.
         factor = scale * 2
-        source = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        shrunk = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+        source = cv2.resize(image, shrunk, interpolation=cv2.INTER_AREA)
         matrix = matrix.copy()
-        matrix[:, :2] /= factor
+        matrix[:, 0] *= image.shape[1] / shrunk[0]  # columns: x, then y, of the shrunk frame
+        matrix[:, 1] *= image.shape[0] / shrunk[1]
     crop = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     full = alignment_transform(hand.keypoints, size)

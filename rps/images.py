@@ -111,6 +111,10 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
             f"An image array must be HxW, HxWx1, HxWx3 or HxWx4; got shape {array.shape}."
         )
     _check_pixels(array.shape[1], array.shape[0])
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"An image array must hold numbers (bool, integer or float), not {array.dtype}.")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ImageError("The image array holds NaN or infinite values; it is not a usable photo.")
     if array.dtype == np.uint16:
         array = (array.astype(np.float64) / 257.0)
     elif np.issubdtype(array.dtype, np.floating):

@@ -160,3 +160,24 @@ def test_every_retry_view_maps_its_keypoints_back_to_the_frame():
             point = np.array([[column + 0.5, row + 0.5, 0]], np.float32)
             mapped = to_frame(point)[0]
             assert mapped[:2] == pytest.approx((x + 0.5, y + 0.5), abs=1e-3)
+
+
+def test_fine_patterns_are_judged_by_their_average_brightness():
+    # Every 4th pixel of this pattern is black; the frame's mean is 191 of 255.
+    stripes = np.zeros((480, 640, 3), np.uint8)
+    stripes[:, 1::4] = stripes[:, 2::4] = stripes[:, 3::4] = 255
+    assert normalise_exposure(stripes)[1] is False
+
+
+def test_big_frames_are_searched_smaller_and_answered_in_their_own_pixels(detector):
+    hand = example_rgb("rock-1.png")
+    big = np.asarray(Image.fromarray(hand).resize((3000, 3000)))
+    found, reference = detector.detect(big), detector.detect(hand)
+    assert found is not None
+    np.testing.assert_allclose(found.keypoints[:, :2] / 10, reference.keypoints[:, :2], atol=6)
+
+
+def test_a_hand_far_larger_than_a_thin_frame_still_aligns():
+    points = np.random.default_rng(4).uniform(0, 2000, (KEYPOINT_COUNT, 3)).astype(np.float32)
+    crop, keypoints = align_hand(np.zeros((2, 3, 3), np.uint8), Hand(points, 1.0, "Right"), 64)
+    assert crop.shape == (64, 64, 3) and np.isfinite(keypoints).all()

@@ -128,3 +128,17 @@ def test_blank_frames_are_told_from_pictures():
     picture = np.zeros((48, 64, 3), np.uint8)
     picture[10:30, 20:40] = (200, 150, 120)  # a hand-coloured patch on black
     assert not is_blank(picture)
+
+
+@pytest.mark.parametrize("array, words", [
+    (np.array([["a"]]), "must hold numbers"),
+    (np.full((8, 8, 3), np.nan), "NaN or infinite"),
+    (np.array([[[0.5, np.inf, 0.2]]]), "NaN or infinite"),
+    (np.ones((4, 4, 3), complex), "must hold numbers"),
+])
+def test_arrays_that_are_not_pictures_are_refused_with_a_reason(array, words):
+    from rps.errors import ImageError
+    from rps.images import load_rgb
+
+    with pytest.raises(ImageError, match=words):
+        load_rgb(array)
