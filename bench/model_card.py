@@ -204,7 +204,8 @@ def card(metadata: dict, sha: str) -> str:
         "draw, and only this file was measured.",
         "",
         "## Training configuration",
-        f"Retrain (about {training['seconds'] / 60 + 2:.0f} minutes on 2 cores, hand finding included): "
+        f"Retrain ({training['seconds'] / 60:.1f} min of fitting on 2 cores, after finding the hands in every "
+        f"photo): "
         f"`{retrain_command(metadata['config'])}`",
         "",
         "| setting | value |",

@@ -34,8 +34,9 @@ class TrainConfig:
     learning_rate: float | None = None
     # Cosine decay to zero over the run: large steps early, a settled model at the end.
     schedule: str = "cosine"
-    # "hand" varies what rooms change (backdrop, light, colour, blur) on aligned crops;
-    # "robust" is the whole-photo recipe; "study" reproduces the study.
+    # "hand" jitters the keypoints (rotation, scale, shift, mirror, finger spread) and varies
+    # what rooms change (backdrop, light, colour, blur) on aligned crops for models that read
+    # them; "none" turns both off; "robust" is the whole-photo recipe; "study" the study's.
     augmentation: str = "hand"
     # EarlyStopping patience on val_loss (0: off).  Off for the shipped model: the cosine
     # schedule settles the weights by the last epoch, and the 33-image validation folder is
