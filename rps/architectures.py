@@ -13,6 +13,8 @@ from typing import Callable
 import keras
 from keras import layers, regularizers
 
+from rps.hands import FINGER_CHAINS, KNUCKLE_LINE
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -93,21 +95,25 @@ def build_compact(image_size: int, class_count: int) -> keras.Model:
     the four-block model on every figure over eight seeds, real photos included (README).
     """
     inputs, x = _inputs(image_size)
-    for filters in (32, 64, 128, 256):
-        x = layers.MaxPooling2D(2)(_convolution_block(x, filters))
-    x = layers.GlobalMaxPooling2D()(_convolution_block(x, 256))
-    x = layers.Dropout(0.3)(x)
-    x = layers.Dense(128, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
-    x = layers.BatchNormalization(momentum=0.9)(x)
-    x = layers.Dropout(0.3)(x)
+    x = _pooled_features(x, (32, 64, 128, 256, 256), dense_units=128)
     return keras.Model(inputs, _classifier_head(x, class_count), name="compact")
 
 
-# MediaPipe's 21 hand landmarks as bones: one chain per finger from the wrist (thumb first),
-# and the palm's edges.  Each chain is one channel of the heat maps, so fingers stay apart.
-FINGER_CHAINS = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16),
-                 (0, 17, 18, 19, 20))
-PALM_EDGES = ((5, 9), (9, 13), (13, 17), (0, 17))
+def _pooled_features(x, filters: tuple[int, ...], dense_units: int):
+    """The compact family's body: blocks with 2x2 max pooling, the last block pooled globally
+    by maximum, then dropout, an L2-regularised dense layer, batch normalisation, dropout."""
+    for width in filters[:-1]:
+        x = layers.MaxPooling2D(2)(_convolution_block(x, width))
+    x = layers.GlobalMaxPooling2D()(_convolution_block(x, filters[-1]))
+    x = layers.Dropout(0.3)(x)
+    x = layers.Dense(dense_units, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    return layers.Dropout(0.3)(x)
+
+
+# The heat maps' channels: one per finger chain (``rps.hands.FINGER_CHAINS``), so fingers stay
+# apart, and one for the palm's edges.
+PALM_EDGES = KNUCKLE_LINE + ((0, 17),)
 
 
 def _bone_channels() -> list[list[tuple[int, int]]]:
@@ -174,13 +180,7 @@ def build_hand(image_size: int, class_count: int) -> keras.Model:
     """
     keypoints = keras.Input(shape=(21, 3), name="keypoints")
     x = KeypointHeatmaps(name="skeleton")(keypoints)
-    for filters in (32, 64, 128):
-        x = layers.MaxPooling2D(2)(_convolution_block(x, filters))
-    x = layers.GlobalMaxPooling2D()(_convolution_block(x, 128))
-    x = layers.Dropout(0.3)(x)
-    x = layers.Dense(64, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
-    x = layers.BatchNormalization(momentum=0.9)(x)
-    x = layers.Dropout(0.3)(x)
+    x = _pooled_features(x, (32, 64, 128, 128), dense_units=64)
     return keras.Model(keypoints, _classifier_head(x, class_count), name="hand")
 
 

@@ -88,12 +88,8 @@ def load_bundle(path: Path | str) -> ModelBundle:
             f"but {METADATA_FILE} declares {expected} and {len(metadata['class_names'])} classes."
         )
     if metadata.get("input", "image") not in ("hand", "image"):
-        raise ModelFileError(f"{metadata_path_name(folder)} declares an unknown input {metadata['input']!r}.")
+        raise ModelFileError(f"{folder / METADATA_FILE} declares an unknown input {metadata['input']!r}.")
     return ModelBundle(model, metadata, folder)
-
-
-def metadata_path_name(folder: Path) -> str:
-    return str(Path(folder) / METADATA_FILE)
 
 
 def save_for_inference(model: keras.Model, path: Path) -> None:

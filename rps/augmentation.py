@@ -124,9 +124,12 @@ class RandomShareLayer(layers.Layer):
 class ReplaceBackground(RandomShareLayer):
     """Swap the white backdrop of rendered hands for a random one, with some probability."""
 
+    def mask(self, images: tf.Tensor) -> tf.Tensor:
+        return background_mask(images)
+
     def transform(self, images):
         seed = tf.cast(keras.random.randint([2], 0, 2**30, seed=self.seed_generator), tf.int32)
-        mask = background_mask(images)
+        mask = self.mask(images)
         backgrounds = random_backgrounds(tf.shape(images), seed)
         chosen = tf.cast(
             tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed + 1)
@@ -140,16 +143,8 @@ class ReplaceBackground(RandomShareLayer):
 class ReplaceBackdrop(ReplaceBackground):
     """``ReplaceBackground`` for white backdrops and green screens alike."""
 
-    def transform(self, images):
-        seed = tf.cast(keras.random.randint([2], 0, 2**30, seed=self.seed_generator), tf.int32)
-        backgrounds = random_backgrounds(tf.shape(images), seed)
-        chosen = tf.cast(
-            tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed + 1)
-            < self.probability,
-            images.dtype,
-        )
-        mask = backdrop_mask(images) * chosen
-        return images * (1.0 - mask) + backgrounds * mask
+    def mask(self, images: tf.Tensor) -> tf.Tensor:
+        return backdrop_mask(images)
 
 
 class RandomNoise(layers.Layer):

@@ -38,6 +38,11 @@ HAND_LANDMARKER = Path(__file__).resolve().parent.parent / "assets" / "hand_land
 KEYPOINT_COUNT = 21
 # MediaPipe's landmark indices: the wrist and the middle finger's knuckle (MCP joint).
 WRIST, MIDDLE_KNUCKLE = 0, 9
+# The 21 landmarks as chains from the wrist, one per finger (thumb first), and the knuckles'
+# line across the palm.
+FINGER_CHAINS = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16),
+                 (0, 17, 18, 19, 20))
+KNUCKLE_LINE = ((5, 9), (9, 13), (13, 17))
 
 # MediaPipe's own defaults are 0.5; 0.5 keeps faces, walls and empty rooms out.
 MIN_DETECTION_CONFIDENCE = 0.5
@@ -280,34 +285,32 @@ def align_hand(image: np.ndarray, hand: Hand, size: int) -> tuple[np.ndarray, np
     keypoints is float32 (21, 3) in the crop's frame, scaled to the crop's side (x and y in
     -0.5..0.5 around the centre, y down; z relative depth in the same unit).
     """
-    matrix = alignment_transform(hand.keypoints, size)
-    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))
-    source = image
+    transform = alignment_transform(hand.keypoints, size)
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    source, matrix = image, transform
     if scale < 0.5:
         # warpAffine samples without low-pass filtering; shrink by area first so a large
         # frame's hand is averaged, not aliased.
         factor = scale * 2
         shrunk = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
         source = cv2.resize(image, shrunk, interpolation=cv2.INTER_AREA)
-        matrix = matrix.copy()
+        matrix = transform.copy()
         matrix[:, 0] *= image.shape[1] / shrunk[0]  # columns: x, then y, of the shrunk frame
         matrix[:, 1] *= image.shape[0] / shrunk[1]
     crop = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
-    full = alignment_transform(hand.keypoints, size)
-    xy = hand.keypoints[:, :2].astype(np.float64) @ full[:, :2].T + full[:, 2]
+    xy = hand.keypoints[:, :2].astype(np.float64) @ transform[:, :2].T + transform[:, 2]
     keypoints = np.empty((KEYPOINT_COUNT, 3), np.float32)
     keypoints[:, :2] = (xy - size / 2) / size
     keypoints[:, 2] = hand.keypoints[:, 2] * scale / size
     return crop, keypoints
 
 
-# Bones to draw, as (start, end) landmark indices: each finger from the wrist, then the palm.
+# Bones to draw, as (start, end) landmark indices: each finger from the wrist, then the line
+# of the knuckles.
 BONES = tuple(
-    (chain[i], chain[i + 1])
-    for chain in ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16), (0, 17, 18, 19, 20))
-    for i in range(4)
-) + ((5, 9), (9, 13), (13, 17))
+    (chain[i], chain[i + 1]) for chain in FINGER_CHAINS for i in range(len(chain) - 1)
+) + KNUCKLE_LINE
 
 
 def draw_skeleton(crop: np.ndarray, keypoints: np.ndarray, scale: int = 3) -> np.ndarray:

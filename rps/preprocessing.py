@@ -80,6 +80,7 @@ class Preprocessor:
         self.mode = mode
         self.warning = ""
         self.detector = detector
+        self._resize_whole = None  # traced on first use: only whole-photo paths need TensorFlow
         if mode == "hand" and detector is None:
             try:
                 self.detector = shared_detector()
@@ -89,12 +90,12 @@ class Preprocessor:
 
     def __call__(self, image: np.ndarray) -> Prepared:
         if self.mode == "image":
-            return Prepared(resize_whole(image, self.image_size))
+            return Prepared(self.resize_whole(image))
         exposed, too_dark = normalise_exposure(image)
         if too_dark:
             return Prepared(None, reason=TOO_DARK)
         if self.detector is None:
-            return Prepared(resize_whole(exposed, self.image_size),
+            return Prepared(self.resize_whole(exposed),
                             np.zeros((KEYPOINT_COUNT, 3), np.float32))
         hand = self.detector.detect(exposed)
         if hand is None:
@@ -103,8 +104,20 @@ class Preprocessor:
         return Prepared(crop, keypoints, hand)
 
 
-def resize_whole(image: np.ndarray, image_size: int) -> np.ndarray:
-    """The whole photo, longer side to ``image_size``, the shorter one extended by its edges."""
-    from rps.pipeline import resize_for_model  # TensorFlow only where a whole photo is resized
+    def resize_whole(self, image: np.ndarray) -> np.ndarray:
+        """The whole photo, longer side to ``image_size``, the shorter one extended by its edges.
 
-    return resize_for_model(image, image_size).numpy()
+        ``rps.pipeline.resize_for_model`` (the resize training uses), traced once for any frame
+        size: run eagerly, its TensorFlow ops cost several milliseconds per frame.
+        """
+        if self._resize_whole is None:
+            import tensorflow as tf
+
+            from rps.pipeline import resize_for_model
+
+            size = self.image_size
+            self._resize_whole = tf.function(
+                lambda frame: resize_for_model(frame, size),
+                input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)],
+            )
+        return self._resize_whole(image).numpy()

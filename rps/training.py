@@ -71,9 +71,13 @@ def _check_batches(mirrored: bool, global_batch: int, strategy, train_count: int
         )
 
 
+def _empty_classes(class_names: Sequence[str], labels: Sequence[int]) -> list[str]:
+    present = set(labels)
+    return [name for index, name in enumerate(class_names) if index not in present]
+
+
 def _check_classes(dataset: Dataset, train: LabelledImages) -> None:
-    counts = train.counts(len(dataset.class_names))
-    empty = [name for name, count in zip(dataset.class_names, counts) if count == 0]
+    empty = _empty_classes(dataset.class_names, train.labels)
     if empty:
         raise DatasetError(f"The training data has no images of class {', '.join(empty)}.")
 
@@ -194,8 +198,7 @@ def _progress(stop_event: threading.Event, name: str, verbose: int | str,
 
 
 def _check_hands_found(dataset: Dataset, labels: Sequence[int], total: int) -> None:
-    counts = [list(labels).count(index) for index in range(len(dataset.class_names))]
-    missing = [name for name, count in zip(dataset.class_names, counts) if count == 0]
+    missing = _empty_classes(dataset.class_names, labels)
     if missing:
         raise DatasetError(
             f"No hand was found in any training photo of class {', '.join(missing)} "
