@@ -282,7 +282,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
     with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Rock · Paper · Scissors\nShow a hand: a hand landmarker finds it, and a small CNN "
-                    "tells rock, paper or scissors from the hand's crop and keypoints.")
+                    "tells rock, paper or scissors from the hand's skeleton.")
         if getattr(service, "startup_warning", ""):
             gr.Markdown(f"> {service.startup_warning}")
 

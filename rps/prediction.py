@@ -44,7 +44,7 @@ class Predictor:
     """Loads a model folder once; ``predict`` returns a ``Prediction``.
 
     The model folder's ``model.json`` says which input it takes (``rps.preprocessing``):
-    the shipped model finds the hand and sees its aligned crop and keypoints.  ``warning`` is
+    the shipped model finds the hand and reads its aligned keypoints.  ``warning`` is
     non-empty when that pipeline runs degraded (no hand landmarker available).
     """
 
