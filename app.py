@@ -13,6 +13,8 @@ Space secret, only people who type that token may start one.
 from __future__ import annotations
 
 import hmac
+import html
+import logging
 import os
 import shutil
 import tempfile
@@ -38,9 +40,10 @@ from rps.augmentation import RECIPES  # noqa: E402
 from rps.config import TrainConfig  # noqa: E402
 from rps.devices import describe_device  # noqa: E402
 from rps.errors import RpsError  # noqa: E402
-from rps.images import MAX_FILE_BYTES, is_blank  # noqa: E402
+from rps.images import FORMATS_TEXT, MAX_FILE_BYTES, check_header, is_blank  # noqa: E402
 from rps.kaggle_download import download_dataset  # noqa: E402
 
+log = logging.getLogger("rps.app")
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(path) for path in (HERE / "assets" / "examples").glob("*.png"))
 # The webcam is asked for a small frame: the model needs 96 px, and small frames keep the
@@ -48,28 +51,62 @@ EXAMPLES = sorted(str(path) for path in (HERE / "assets" / "examples").glob("*.p
 WEBCAM = gr.WebcamOptions(mirror=True, constraints={"video": {"width": {"ideal": 320}, "height": {"ideal": 240}}})
 LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
 POLL_SECONDS = 1.0
+# The Classify and Live labels show this many of the most probable classes, whatever the
+# served model has (3 for rock, paper, scissors; a 27-letter alphabet shows its top 5).
+TOP_CLASSES = 5
+
+
+def user_error(message: str) -> gr.Error:
+    """A ``gr.Error`` whose text shows literally: Gradio renders error messages as HTML, and
+    a message may quote a class or file name a user chose.  No traceback is logged: the
+    message is the whole story."""
+    return gr.Error(html.escape(message), print_exception=False)
+
+
+def unexpected_error(action: str, error: Exception) -> gr.Error:
+    """For an exception the library did not anticipate: logged with its traceback for the
+    operator, and a sentence for the user."""
+    log.exception("%s failed", action)
+    return user_error(f"{action} failed unexpectedly ({type(error).__name__}: {error}). The app "
+                      "is still running: try again, and if it keeps failing, tell the operator.")
+
+
+def escape_markdown(text: str) -> str:
+    """User-chosen names (classes, files) shown literally inside Markdown: no HTML elements,
+    no emphasis, links or tables."""
+    escaped = html.escape(str(text), quote=False)
+    return "".join("\\" + character if character in "\\`*_[]()#|!~" else character
+                   for character in escaped)
 
 
 class PhotoInput(gr.Image):
-    """``gr.Image`` whose decoding failures reach the user as a ``gr.Error`` with a reason.
+    """``gr.Image`` that hands the uploaded file itself to the library.
 
-    Gradio opens uploads with PIL before any handler runs; a text file renamed ``.png`` or a
-    decompression bomb would otherwise surface as a bare "Error".
+    ``gr.Image`` opens and may convert an upload before any handler runs; here an uploaded
+    file's path goes to ``rps.images`` untouched (after a header check that refuses what is
+    not an image, or too large, with a sentence), so the app decodes it exactly as
+    ``Predictor`` and ``python -m rps predict`` do.  Webcam snapshots and pasted images that
+    arrive as data URLs take Gradio's path.
     """
 
     is_template = True  # rendered by the frontend as a plain Image
 
     def preprocess(self, payload):
+        path = getattr(payload, "path", None)
+        url = getattr(payload, "url", None) or ""
+        if path and not url.startswith("data:"):
+            try:
+                check_header(path)
+            except RpsError as error:
+                raise user_error(str(error).replace(str(path), "The upload")) from None
+            return str(path)
         try:
             return super().preprocess(payload)
         except gr.Error:
             raise
         except Exception as error:  # PIL raises several types for unreadable files
-            path = getattr(payload, "path", None)
-            if path and os.path.isfile(path) and os.path.getsize(path) == 0:
-                raise gr.Error("The file is empty: upload a PNG, JPEG, BMP or GIF photo.") from None
-            raise gr.Error(f"That file is not a usable image ({type(error).__name__}). "
-                           "Upload a PNG, JPEG, BMP or GIF photo.") from None
+            raise user_error(f"That image could not be read ({type(error).__name__}). "
+                             f"Upload {FORMATS_TEXT}.") from None
 
 
 class TrainingPolicy:
@@ -96,16 +133,12 @@ class TrainingPolicy:
 
     def check(self, token: str | None) -> None:
         if not self.enabled:
-            raise gr.Error("Training is disabled on this deployment.")
+            raise user_error("Training is disabled on this deployment.")
         if self.admin_token and not hmac.compare_digest((token or "").encode(), self.admin_token.encode()):
-            raise gr.Error("Training needs the admin token of this deployment.")
+            raise user_error("Training needs the admin token of this deployment.")
 
 
 # --- classify ------------------------------------------------------------------------------
-
-
-def _user_error(error: Exception) -> gr.Error:
-    return gr.Error(str(error))
 
 
 DECLINED_TEXT = {
@@ -115,10 +148,11 @@ DECLINED_TEXT = {
 
 
 def label_value(prediction):
-    """What ``gr.Label`` shows: the probabilities, or the sentence saying why there are none."""
+    """What ``gr.Label`` shows: the ``TOP_CLASSES`` most probable classes, or the sentence
+    saying why there are none."""
     if prediction.reason:
         return DECLINED_TEXT.get(prediction.reason, prediction.reason)
-    return dict(prediction)
+    return dict(sorted(prediction.items(), key=lambda item: -item[1])[:TOP_CLASSES])
 
 
 def classify_image(service, image_path):
@@ -128,7 +162,9 @@ def classify_image(service, image_path):
     try:
         prediction = service.classify(image_path)
     except RpsError as error:
-        raise _user_error(error) from None
+        raise user_error(str(error)) from None
+    except Exception as error:
+        raise unexpected_error("Classifying the photo", error) from None
     return label_value(prediction), prediction.crop
 
 
@@ -156,7 +192,8 @@ def model_card(metadata: dict) -> str:
     config = metadata.get("config", {})
     lines = [
         f"### Served model: `{metadata.get('architecture', '?')}`",
-        f"- Classes: {', '.join(metadata['class_names'])}",
+        f"- Classes ({len(metadata['class_names'])}): "
+        f"{', '.join(escape_markdown(name) for name in metadata['class_names'])}",
         (f"- Input: the hand found in the photo, as an aligned {metadata['image_size']}x{metadata['image_size']} "
          "RGB crop and its 21 keypoints; photos without a hand are answered \"no hand\""
          if metadata.get("input") == "hand"
@@ -204,17 +241,18 @@ def curves_frame(history: list[dict], metric: str) -> pd.DataFrame:
 
 def progress_text(job) -> str:
     snapshot = job.progress()
-    parts = [f"**{job.status}** on {job.device}: {job.dataset_description}"]
+    parts = [f"**{job.status}** on {job.device}: {escape_markdown(job.dataset_description)}"]
     if snapshot.preparing and not snapshot.epochs:
         split, done, total = snapshot.preparing
-        parts.append(f"finding the hands in the {split} photos: {done}/{total}")
+        doing = "finding the hands in" if job.config.input == "hand" else "reading"
+        parts.append(f"{doing} the {split} photos: {done}/{total}")
     if snapshot.epochs:
         parts.append(f"epoch {min(snapshot.epoch + 1, snapshot.epochs)}/{snapshot.epochs}, "
                      f"step {snapshot.step}/{snapshot.steps or '?'}")
     if snapshot.eta_seconds is not None and not job.done:
         parts.append(f"about {snapshot.eta_seconds:.0f} s left (early stopping may end sooner)")
     if job.message:
-        parts.append(job.message)
+        parts.append(escape_markdown(job.message))
     return " · ".join(parts)
 
 
@@ -228,8 +266,15 @@ def results_text(job) -> str:
         lines[0] += f", test accuracy **{result.evaluation.accuracy:.2%}** on {result.evaluation.count} images"
         lines.append("")
         for name, scores in result.evaluation.per_class.items():
-            lines.append(f"- {name}: precision {scores['precision']:.2f}, recall {scores['recall']:.2f}, "
-                         f"F1 {scores['f1']:.2f}")
+            lines.append(f"- {escape_markdown(name)}: precision {scores['precision']:.2f}, "
+                         f"recall {scores['recall']:.2f}, F1 {scores['f1']:.2f}")
+    dataset = result.metadata.get("dataset", {})
+    if dataset.get("validation_split"):
+        lines.append(f"\nValidation data: {dataset['validation_split']}.")
+    skipped = dataset.get("skipped_unreadable") or []
+    if skipped:
+        lines.append(f"\nSkipped {len(skipped)} unreadable file(s), listed in the run's model.json:")
+        lines.extend(f"- {escape_markdown(problem)}" for problem in skipped[:10])
     return "\n".join(lines)
 
 
@@ -247,10 +292,10 @@ def zip_run(folder: Path, downloads: Path) -> str:
 def resolve_training_data(service, state_dir: Path, source: str, upload, server_folder: str):
     if source == "Upload a .zip":
         if not upload:
-            raise gr.Error("Upload a .zip of class folders (DIR/<class>/*.png) or of the Kaggle layout.")
+            raise user_error("Upload a .zip of class folders (DIR/<class>/*.png) or of the Kaggle layout.")
         path = Path(upload if isinstance(upload, str) else upload.name)
         if path.suffix.lower() != ".zip":
-            raise gr.Error("The upload must be a .zip file.")
+            raise user_error("The upload must be a .zip file.")
         return path
     if source == "Kaggle: the study's dataset":
         return download_dataset(state_dir / "kaggle")
@@ -258,7 +303,7 @@ def resolve_training_data(service, state_dir: Path, source: str, upload, server_
 
 
 def make_config(architecture, epochs, batch_size, learning_rate, image_size, augmentation,
-                input_mode: str = "hand") -> TrainConfig:
+                input_mode: str = "hand", skip_unreadable: bool = False) -> TrainConfig:
     def whole(value):
         return int(value) if value is not None and float(value).is_integer() else value
 
@@ -267,6 +312,7 @@ def make_config(architecture, epochs, batch_size, learning_rate, image_size, aug
     return TrainConfig(
         architecture=architecture, epochs=whole(epochs), batch_size=whole(batch_size),
         learning_rate=rate, image_size=whole(image_size), augmentation=augmentation, input=input_mode,
+        skip_unreadable=bool(skip_unreadable),
     )
 
 
@@ -277,7 +323,6 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     """Build the Blocks around ``service`` (a ``rps.service.ModelService`` or a test fake)."""
     policy = policy or TrainingPolicy(enabled=True)
     state_dir = Path(state_dir or tempfile.mkdtemp(prefix="rps-app-"))
-    class_count = len(service.served_metadata()["class_names"])
 
     # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
     with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
@@ -296,7 +341,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     if EXAMPLES:
                         gr.Examples(EXAMPLES, inputs=photo, label="Examples")
                 with gr.Column():
-                    label = gr.Label(num_top_classes=class_count, label="Prediction", elem_id="prediction")
+                    label = gr.Label(label="Prediction", elem_id="prediction")
                     seen = gr.Image(label="The hand the model saw", interactive=False, height=200,
                                     elem_id="seen")
             photo.change(lambda path: classify_image(service, path), photo, [label, seen],
@@ -308,7 +353,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 camera = gr.Image(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
                                   label="Webcam", height=300)
                 with gr.Column():
-                    live_label = gr.Label(num_top_classes=class_count, label="Live prediction", elem_id="live-prediction")
+                    live_label = gr.Label(label="Live prediction", elem_id="live-prediction")
                     live_seen = gr.Image(label="The hand the model saw", interactive=False, height=160,
                                          elem_id="live-seen")
                     fps = gr.Markdown("", elem_id="fps")
@@ -339,6 +384,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     input_kind = gr.Radio([("The hand, found first", "hand"), ("The whole photo", "image")],
                                           value=defaults.input, label="What the model sees",
                                           info="Whole photos for gestures that are not hands")
+                    skip_unreadable = gr.Checkbox(False, label="Skip unreadable files",
+                                                  info="Leave out files that cannot be decoded (listed with "
+                                                       "the run) instead of stopping")
             with gr.Row():
                 start = gr.Button("Start training", variant="primary", interactive=policy.enabled)
                 stop = gr.Button("Stop", variant="stop", interactive=policy.enabled)
@@ -357,16 +405,20 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 promote = gr.Button("Serve this model to everyone", interactive=False)
 
             def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
-                             size, augment, input_mode="hand"):
+                             size, augment, input_mode="hand", skip_files=False):
                 policy.check(token_text)
                 try:
-                    config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode)
+                    config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode, skip_files)
                     yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
                            "", gr.update(interactive=False))
                     data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
                     job = service.start_training(data, config)
                 except RpsError as error:
-                    raise _user_error(error) from None
+                    raise user_error(str(error)) from None
+                except gr.Error:
+                    raise
+                except Exception as error:
+                    raise unexpected_error("Opening the training data", error) from None
                 while True:
                     history = job.progress().history
                     done = job.done
@@ -380,7 +432,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     time.sleep(POLL_SECONDS)
                 if job.status != "finished":
                     if job.status == "failed":
-                        raise gr.Error(job.message)
+                        raise user_error(job.message)
                     return
                 folder_path = job.result.folder
                 yield (progress_text(job), curves_frame(job.result.history, "loss"),
@@ -392,7 +444,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                 api_visibility="private")
             start.click(run_training,
                         [source, upload, server_folder, token, architecture, epochs, batch_size,
-                         learning_rate, image_size, augmentation, input_kind],
+                         learning_rate, image_size, augmentation, input_kind, skip_unreadable],
                         [progress, loss_plot, accuracy_plot, results, confusion, curves, download, run_id, promote],
                         api_name="train", concurrency_limit=4)
 
@@ -413,11 +465,13 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
         def promote_run(token_text, chosen_run):
             policy.check(token_text)
             if not chosen_run:
-                raise gr.Error("Finish a training first.")
+                raise user_error("Finish a training first.")
             try:
                 service.promote(chosen_run)
             except RpsError as error:
-                raise _user_error(error) from None
+                raise user_error(str(error)) from None
+            except Exception as error:
+                raise unexpected_error("Serving the new model", error) from None
             gr.Info("The new model now serves every visitor.")
             return served_model_view(service)
 

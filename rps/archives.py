@@ -21,6 +21,12 @@ MAX_UNPACKED_BYTES = 4 * 1024**3
 MAX_MEMBERS = 200_000
 # Images barely compress; a ratio above 200 only happens with crafted archives.
 MAX_COMPRESSION_RATIO = 200
+# The longest name one folder entry may have on Linux, macOS and Windows file systems (bytes).
+MAX_NAME_BYTES = 255
+# The methods Python's zipfile reads; others are named in the refusal.
+READABLE_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+METHOD_NAMES = {9: "Deflate64", 93: "Zstandard", 95: "XZ", 97: "WavPack", 98: "PPMd", 99: "AES encryption"}
+_REZIP = "zip the folder again with your system's standard zip (deflate, no password)"
 
 
 def _safe_member_path(name: str) -> PurePosixPath:
@@ -40,8 +46,29 @@ def check_archive(archive: zipfile.ZipFile, max_bytes: int = MAX_UNPACKED_BYTES)
     if len(members) > MAX_MEMBERS:
         raise ArchiveError(f"Refused the archive: {len(members)} members (limit {MAX_MEMBERS}).")
     total = 0
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
     for info in members:
-        _safe_member_path(info.filename)
+        path = _safe_member_path(info.filename)
+        if info.flag_bits & 0x1:
+            raise ArchiveError(
+                f"Refused the archive: {info.filename!r} is password-protected; {_REZIP}."
+            )
+        if info.compress_type not in READABLE_METHODS:
+            method = METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+            raise ArchiveError(
+                f"Cannot unpack the archive: {info.filename!r} is compressed with {method}, which "
+                f"this reader does not support; {_REZIP}."
+            )
+        long_part = next((part for part in path.parts if len(part.encode()) > MAX_NAME_BYTES), None)
+        if long_part is not None:
+            raise ArchiveError(
+                f"Cannot unpack the archive: a name in it is {len(long_part.encode())} bytes long "
+                f"({long_part[:40]}...), over the {MAX_NAME_BYTES} bytes a file system allows; "
+                "rename the file and zip again."
+            )
+        (folders if info.is_dir() else files).add(path)
+        folders.update(path.parents)
         if _is_symlink(info):
             raise ArchiveError(f"Refused the archive: member {info.filename!r} is a symlink.")
         total += info.file_size
@@ -50,6 +77,12 @@ def check_archive(archive: zipfile.ZipFile, max_bytes: int = MAX_UNPACKED_BYTES)
                 f"Refused the archive: member {info.filename!r} expands "
                 f"{info.file_size // max(info.compress_size, 1)}x, a sign of a zip bomb."
             )
+    clash = sorted(files & folders)
+    if clash:
+        raise ArchiveError(
+            f"Cannot unpack the archive: it holds both a file and a folder named "
+            f"{clash[0].as_posix()!r}; remove or rename the file and zip again."
+        )
     if total > max_bytes:
         raise ArchiveError(
             f"Refused the archive: it expands to {total / 1024**3:.1f} GB "
@@ -87,9 +120,14 @@ def extract_zip(zip_path: Path, target: Path, max_bytes: int = MAX_UNPACKED_BYTE
                             raise ArchiveError("Refused the archive: it expands past the limit.")
                         sink.write(chunk)
         staging.rename(target)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, EOFError) as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ArchiveError(f"{zip_path.name} is corrupt ({error}).") from None
+        raise ArchiveError(f"{zip_path.name} is corrupt ({error}); download or zip it again.") from None
+    except (OSError, RuntimeError, NotImplementedError) as error:
+        # Disk full, a read-only folder, or a member zipfile cannot read after all.
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ArchiveError(f"Could not unpack {zip_path.name}: {reason}.") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

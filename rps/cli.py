@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
                        help="learning rate: constant, or cosine decay to zero over the run")
     train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--skip-unreadable", action="store_true",
+                       help="leave out files that cannot be decoded (listed in model.json) "
+                            "instead of stopping")
     train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
 
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion on a labelled folder")
@@ -89,11 +93,23 @@ def run_train(args) -> None:
         architecture=args.arch, input=args.input, image_size=args.image_size, batch_size=args.batch_size,
         epochs=args.epochs, learning_rate=args.learning_rate, augmentation=args.augmentation,
         patience=args.patience, seed=args.seed, schedule=args.schedule,
+        skip_unreadable=args.skip_unreadable,
     )
     out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
-    dataset = merge_datasets([open_dataset(source) for source in args.data])
-    print(f"Data: {dataset.describe()}")
-    result = train(dataset, config, out, verbose=1)
+    # Zips are unpacked into a folder that is removed when the run ends, however it ends.
+    with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
+        # Skipping unreadable files skips the header check too; training names what it skips.
+        datasets = [open_dataset(source, unpack_to=Path(unpacked) / str(index),
+                                 verify=not args.skip_unreadable)
+                    for index, source in enumerate(args.data)]
+        dataset = merge_datasets(datasets)
+        print(f"Data: {dataset.describe()}")
+        result = train(dataset, config, out, verbose=1)
+    skipped = result.metadata["dataset"]["skipped_unreadable"]
+    if skipped:
+        print(f"Skipped {len(skipped)} unreadable file(s), listed in {result.folder / 'model.json'}:")
+        for problem in skipped[:10]:
+            print(f"  {problem}")
     print(f"Saved {result.folder} ({result.device}, {result.seconds_per_epoch:.1f} s/epoch)")
     print(f"Validation accuracy {result.validation.accuracy:.4f}")
     if result.evaluation:

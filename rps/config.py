@@ -42,8 +42,12 @@ class TrainConfig:
     # schedule settles the weights by the last epoch, and the 33-image validation folder is
     # too small for its loss to pick an epoch.  The study's setting is 3.
     patience: int = 0
-    # Used only when the data has no validation folder; whole sequences are held out.
+    # Used only when the data has no validation folder: whole sequences are held out of data
+    # named like rendered sequences, a stratified share of each class otherwise.
     validation_fraction: float = 0.15
+    # False: a file that cannot be decoded stops the run before the first epoch, named.  True:
+    # it is left out and listed in model.json (dataset.skipped_unreadable).
+    skip_unreadable: bool = False
     # Fixes the initial weights, shuffling and augmentation draws.  Runs still differ: training
     # is not repeatable bit for bit on a CPU, even on one machine (README, "The shipped model").
     seed: int = 42
@@ -74,6 +78,8 @@ class TrainConfig:
         _check_range("patience", self.patience, 0, 1000)
         if self.learning_rate is not None and not (0.0 < self.learning_rate <= 1.0):
             raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate}.")
+        if not isinstance(self.skip_unreadable, bool):
+            raise ConfigError(f"skip_unreadable must be true or false, got {self.skip_unreadable!r}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(
                 f"validation_fraction must be between 0 and 1, got {self.validation_fraction}."

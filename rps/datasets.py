@@ -2,13 +2,16 @@
 
 Two layouts are understood:
 
-* class folders: ``DIR/<class>/*.png`` (two classes or more);
+* class folders: ``DIR/<class>/*.png`` (two classes or more), images directly in the class
+  folder or one folder deeper (``DIR/rock/session1/IMG_0001.JPG``), any file names;
 * the Kaggle layout of the study's dataset: ``DIR/train/<class>/``, ``DIR/test/<class>/`` and a
   ``DIR/validation/`` that is either class folders or one flat folder whose file names start
   with the class (``paper1.png``, ``rock-hires2.png``).  Flat files are labelled by name in
   memory; the user's files are never moved.
 
 Class names are the sorted folder names, so the order is stable and is saved with the model.
+Hidden files (``.DS_Store``), ``__MACOSX`` folders and ``Thumbs.db`` are ignored; extensions
+are matched in any case (``IMG_0001.JPG``).
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from rps.archives import extract_zip
-from rps.errors import DatasetError
-from rps.images import is_image_file
+from rps.errors import DatasetError, ImageError
+from rps.images import IMAGE_EXTENSIONS, check_header, is_image_file
 
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _SEQUENCE_FRAME = re.compile(r"[-_]\d+$")
+_EXTENSIONS_TEXT = ", ".join(IMAGE_EXTENSIONS)
+
+# How the validation split was chosen; recorded in a run's model.json.
+SPLIT_FOLDER = "the dataset's validation folder"
+SPLIT_SEQUENCES = "whole image sequences held out per class"
+SPLIT_STRATIFIED = "a seeded random share of each class"
 
 
 @dataclass(frozen=True)
@@ -84,25 +91,35 @@ def _visible_children(folder: Path) -> list[Path]:
 
 
 def _check_is_image(path: Path) -> None:
-    """Read the header only: catches text renamed .png without decoding pixels."""
+    """Read the header only: catches text renamed .png, and pixel bombs, without decoding.
+
+    The file is named by its class folder and name: a zip's temporary folder means nothing
+    to the user.
+    """
     try:
-        with Image.open(path) as image:
-            image.size  # noqa: B018 - the header is parsed on open; touching size is enough
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise DatasetError(f"{path} is not an image (PNG, JPEG, BMP or GIF).") from None
+        check_header(path)
+    except ImageError as error:
+        shown = f"{path.parent.name}/{path.name}"
+        text = str(error)
+        text = text.replace(path.name, shown, 1) if path.name in text else f"{shown}: {text}"
+        raise DatasetError(f"{text} Fix or remove the file (training can skip unreadable files: "
+                           "--skip-unreadable, or 'Skip unreadable files' in the app).") from None
 
 
-def _images_in(folder: Path, verify: bool) -> list[Path]:
+def _images_in(folder: Path, verify: bool, depth: int = 0) -> list[Path]:
+    """The images in a class folder, and in its subfolders one level down."""
     images = []
     for child in _visible_children(folder):
         if child.is_dir():
-            raise DatasetError(
-                f"Unexpected folder {child}: class folders must hold image files directly."
-            )
+            if depth >= 1:
+                raise DatasetError(
+                    f"Unexpected folder {child}: images may sit in a class folder or one folder "
+                    "below it, not deeper."
+                )
+            images.extend(_images_in(child, verify, depth + 1))
+            continue
         if not is_image_file(child):
-            raise DatasetError(
-                f"{child} is not an image (expected .png, .jpg, .jpeg, .bmp or .gif files)."
-            )
+            raise DatasetError(f"{child} is not an image (expected {_EXTENSIONS_TEXT} files).")
         if verify:
             _check_is_image(child)
         images.append(child)
@@ -262,15 +279,75 @@ def sequence_id(path: str) -> str:
     return _SEQUENCE_FRAME.sub("", Path(path).stem)
 
 
+def _subset(images: LabelledImages, chosen: list[int]) -> LabelledImages:
+    return LabelledImages(tuple(images.paths[i] for i in chosen), tuple(images.labels[i] for i in chosen))
+
+
+def _sequences(images: LabelledImages) -> dict[tuple[int, str], list[int]]:
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, (path, label) in enumerate(zip(images.paths, images.labels)):
+        groups.setdefault((label, sequence_id(path)), []).append(index)
+    return groups
+
+
+def looks_like_sequences(images: LabelledImages) -> bool:
+    """True for data named like the study's renders (``rock01-000.png``): every class holds two
+    sequences or more, and most photos share a sequence with others.
+
+    Phone names (``IMG_0001.JPG``: one "sequence" per class), ``rock_1.png`` and unique names
+    (``photo (3).jpg``) are not sequences.
+    """
+    groups = _sequences(images)
+    labels = set(images.labels)
+    if not labels or any(sum(key[0] == label for key in groups) < 2 for label in labels):
+        return False
+    in_sequences = sum(len(members) for members in groups.values() if len(members) > 1)
+    return in_sequences * 2 > len(images)
+
+
+def split_for_validation(
+    images: LabelledImages, fraction: float, seed: int
+) -> tuple[LabelledImages, LabelledImages, str]:
+    """(train, validation, how) for data without a validation folder.
+
+    Rendered sequences are held out whole (``split_by_sequence``); anything else gets a seeded
+    stratified split (``split_stratified``).  ``how`` is ``SPLIT_SEQUENCES`` or
+    ``SPLIT_STRATIFIED``.
+    """
+    if looks_like_sequences(images):
+        return (*split_by_sequence(images, fraction, seed), SPLIT_SEQUENCES)
+    return (*split_stratified(images, fraction, seed), SPLIT_STRATIFIED)
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(f"The validation fraction must be between 0 and 1, got {fraction}.")
+
+
+def split_stratified(
+    images: LabelledImages, fraction: float, seed: int
+) -> tuple[LabelledImages, LabelledImages]:
+    """Hold out ``fraction`` of each class (at least one photo, never a class's last one),
+    chosen by a generator seeded with ``seed``; file order does not matter."""
+    _check_fraction(fraction)
+    rng = random.Random(seed)
+    held_out: set[int] = set()
+    for label in sorted(set(images.labels)):
+        members = sorted((i for i, value in enumerate(images.labels) if value == label),
+                         key=lambda i: images.paths[i])
+        rng.shuffle(members)
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held_out.update(members[:count])
+    return (_subset(images, [i for i in range(len(images)) if i not in held_out]),
+            _subset(images, sorted(held_out)))
+
+
 def split_by_sequence(
     images: LabelledImages, fraction: float, seed: int
 ) -> tuple[LabelledImages, LabelledImages]:
     """Hold out whole rendered sequences per class, so near-copies never straddle the split."""
-    if not 0.0 < fraction < 1.0:
-        raise DatasetError(f"The validation fraction must be between 0 and 1, got {fraction}.")
-    groups: dict[tuple[int, str], list[int]] = {}
-    for index, (path, label) in enumerate(zip(images.paths, images.labels)):
-        groups.setdefault((label, sequence_id(path)), []).append(index)
+    _check_fraction(fraction)
+    groups = _sequences(images)
     rng = random.Random(seed)
     held_out: set[int] = set()
     for label in sorted(set(images.labels)):
@@ -288,14 +365,8 @@ def split_by_sequence(
                 break
             held_out.update(groups[key])
             taken += len(groups[key])
-
-    def subset(keep) -> LabelledImages:
-        chosen = [i for i in range(len(images)) if keep(i)]
-        return LabelledImages(
-            tuple(images.paths[i] for i in chosen), tuple(images.labels[i] for i in chosen)
-        )
-
-    return subset(lambda i: i not in held_out), subset(lambda i: i in held_out)
+    return (_subset(images, [i for i in range(len(images)) if i not in held_out]),
+            _subset(images, [i for i in range(len(images)) if i in held_out]))
 
 
 def merge_datasets(datasets: list[Dataset]) -> Dataset:

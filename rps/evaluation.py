@@ -8,6 +8,7 @@ figures are what a user gets.  A labelled photo that the pipeline declines ("no 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,6 +20,7 @@ from rps.inference import ModelRunner
 from rps.preprocessing import Preprocessor
 
 DECLINED = -1  # the predicted label of a photo the pipeline declined
+UNREADABLE = "unreadable"  # the reason of a row whose file could not be decoded (when skipped)
 
 
 @dataclass(frozen=True)
@@ -40,33 +42,72 @@ class PreparedSplit:
     """A split as the model takes it.  Declined rows hold zeros and a reason.
 
     ``pixels``: uint8 (N, size, size, 3); ``keypoints``: float32 (N, 21, 3);
-    ``reasons``: None for an answered photo, else ``"no hand"`` or ``"too dark"``.
+    ``reasons``: None for an answered photo, else ``"no hand"``, ``"too dark"`` or
+    ``"unreadable"`` (a file skipped by ``prepare_split(skip_unreadable=True)``).
+    ``skipped``: one sentence per unreadable file, naming it and why.
     """
 
     pixels: np.ndarray
     keypoints: np.ndarray
     reasons: tuple[str | None, ...]
+    skipped: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> np.ndarray:
         return np.array([reason is None for reason in self.reasons], dtype=bool)
+
+    @property
+    def readable(self) -> np.ndarray:
+        return np.array([reason != UNREADABLE for reason in self.reasons], dtype=bool)
+
+    def rows(self, keep: np.ndarray) -> "PreparedSplit":
+        """The rows where ``keep`` (bool, (N,)) is true."""
+        reasons = tuple(reason for reason, kept in zip(self.reasons, keep) if kept)
+        return PreparedSplit(self.pixels[keep], self.keypoints[keep], reasons, self.skipped)
+
+
+def shown_name(path: str | Path, root: str | Path | None) -> str:
+    """``path`` relative to the dataset's ``root`` when inside it (a zip's temporary folder
+    means nothing to the user), else as given."""
+    path = Path(path)
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return str(path)
 
 
 def prepare_split(
     paths: Sequence[str],
     preprocessor: Preprocessor,
     on_progress: Callable[[int, int], None] | None = None,
+    skip_unreadable: bool = False,
+    root: str | Path | None = None,
 ) -> PreparedSplit:
-    """Decode and prepare every file; raises ``DatasetError`` naming a file that cannot be read."""
+    """Decode (``rps.images.load_rgb``) and prepare every file, in order.
+
+    A file that cannot be decoded raises ``DatasetError`` naming it (relative to ``root``)
+    and why; with ``skip_unreadable`` it becomes a row with the reason ``"unreadable"`` and a
+    sentence in ``skipped`` instead.
+    """
     size = preprocessor.image_size
     pixels = np.zeros((len(paths), size, size, 3), np.uint8)
     keypoints = np.zeros((len(paths), KEYPOINT_COUNT, 3), np.float32)
     reasons: list[str | None] = []
+    skipped: list[str] = []
     for index, path in enumerate(paths):
         try:
             prepared = preprocessor(load_rgb(path))
         except ImageError as error:
-            raise DatasetError(f"{path}: {error}") from None
+            problem = f"{shown_name(path, root)}: {error}"
+            if not skip_unreadable:
+                raise DatasetError(
+                    f"{problem} Fix or remove the file, or skip unreadable files "
+                    "(--skip-unreadable; in the app, 'Skip unreadable files')."
+                ) from None
+            reasons.append(UNREADABLE)
+            skipped.append(problem)
+            if on_progress is not None:
+                on_progress(index + 1, len(paths))
+            continue
         reasons.append(prepared.reason)
         if prepared.pixels is not None:
             pixels[index] = prepared.pixels
@@ -74,7 +115,7 @@ def prepare_split(
             keypoints[index] = prepared.keypoints
         if on_progress is not None:
             on_progress(index + 1, len(paths))
-    return PreparedSplit(pixels, keypoints, tuple(reasons))
+    return PreparedSplit(pixels, keypoints, tuple(reasons), tuple(skipped))
 
 
 def summarise(true_labels: np.ndarray, predicted: np.ndarray, class_names: list[str],

@@ -63,6 +63,12 @@ MIRROR_RETRY_BORDERS = (0.0, 0.25)
 # ICIP 2022).  On rps-real-train photos shrunk into 640x480 frames of a face, hands found went
 # from 84.3% to 93.0%; still none in the no-hand frames (bench/detector_retries.py).
 TILE_SHARE = 0.6
+# Grey and 1-bit (dithered) photos lose hands the palm detector finds in colour; when nothing
+# is found in a grey frame, a copy smoothed by a Gaussian of this share of its longer side (at
+# least 1 px) is searched too (bench/grey_photos.py).  Colour frames never take this pass.
+SMOOTHING_SHARE = 0.005
+# A frame whose channels differ by at most this many levels everywhere is grey.
+GREY_SPREAD = 2
 # Larger frames are searched at this longer side: a 4000x3000 photo without a hand otherwise
 # costs a second in the nine passes, for nothing the landmarker could see better.
 MAX_DETECTION_SIDE = 1280
@@ -128,6 +134,20 @@ def normalise_exposure(image: np.ndarray) -> tuple[np.ndarray, bool]:
     return cv2.LUT(image, table), False
 
 
+def is_grey(image: np.ndarray) -> bool:
+    """True when an RGB frame has no colour: grey scans, 16-bit grey PNGs, 1-bit bitmaps."""
+    sample = image[::4, ::4].astype(np.int16)
+    return bool(np.abs(sample[..., 0] - sample[..., 1]).max(initial=0) <= GREY_SPREAD
+                and np.abs(sample[..., 1] - sample[..., 2]).max(initial=0) <= GREY_SPREAD)
+
+
+def smoothed(image: np.ndarray) -> np.ndarray:
+    """A Gaussian-blurred copy (sigma ``SMOOTHING_SHARE`` of the longer side): dithering
+    dots become grey levels again."""
+    sigma = max(1.0, SMOOTHING_SHARE * max(image.shape[:2]))
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
 class HandDetector:
     """MediaPipe's hand landmarker, loaded once from the bundled model files.
 
@@ -136,7 +156,7 @@ class HandDetector:
     """
 
     def __init__(self, model_path: Path | str = HAND_LANDMARKER,
-                 min_confidence: float = MIN_DETECTION_CONFIDENCE):
+                 min_confidence: float = MIN_DETECTION_CONFIDENCE, grey_retry: bool = True):
         model_path = Path(model_path)
         if not model_path.is_file():
             raise HandDetectorError(
@@ -160,6 +180,7 @@ class HandDetector:
             min_hand_presence_confidence=min_confidence,
         )
         self._mp = mp
+        self.grey_retry = grey_retry
         with native_stderr_silenced():
             self._landmarker = vision.HandLandmarker.create_from_options(options)
             # The first frames print MediaPipe's one-time graph warnings: spend them here.
@@ -191,7 +212,8 @@ class HandDetector:
 
         The frame is tried as it is, then inside borders (``RETRY_BORDERS``), mirrored
         (``MIRROR_RETRY_BORDERS``), and last in four overlapping corner tiles
-        (``TILE_SHARE``); the first view with a hand wins.  A frame with a hand usually costs
+        (``TILE_SHARE``); the first view with a hand wins.  A grey frame without a hand is
+        searched again, smoothed (``SMOOTHING_SHARE``).  A frame with a hand usually costs
         one pass (about 12 ms on one core for 640x480); an empty one costs all nine.
         """
         scale = min(1.0, MAX_DETECTION_SIDE / max(image.shape[:2]))
@@ -199,6 +221,12 @@ class HandDetector:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             hand = self.detect(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
             return None if hand is None else Hand(hand.keypoints / scale, hand.score, hand.handedness)
+        hand = self._detect_views(image)
+        if hand is None and self.grey_retry and is_grey(image):
+            hand = self._detect_views(smoothed(image))
+        return hand
+
+    def _detect_views(self, image: np.ndarray) -> Hand | None:
         for view, to_frame, mirrored in self._views(image):
             hand = self.detect_once(view)
             if hand is None:

@@ -1,15 +1,22 @@
 """Turn whatever a user hands us into one upright RGB uint8 array, safely.
 
+This is the one decoder of the project: ``Predictor``, ``python -m rps predict/evaluate``,
+training (both input modes) and every app tab call ``load_rgb``, so one file gives the same
+pixels through every door.
+
 Photos arrive as paths, bytes, PIL images or arrays, in every mode PIL knows (RGBA, palette,
-16-bit, CMYK, EXIF-rotated JPEG).  The model was trained on opaque RGB hands on white, so
-transparency is composited onto white.  Huge images are refused from their header, before the
-pixels are decoded, so a decompression bomb costs nothing.
+1-bit, 16-bit, float, CMYK, EXIF-rotated JPEG), and as HEIC/HEIF (through ``pillow-heif``),
+AVIF, WebP and TIFF.  The model was trained on opaque RGB hands on white, so transparency is
+composited onto white.  Huge images are refused from their header, before the pixels are
+decoded, so a decompression bomb costs nothing.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Union
 
@@ -17,6 +24,14 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rps.errors import ImageError
+
+try:  # HEIC/HEIF photos (iPhones' default) need libheif, which pillow-heif wheels bundle.
+    from pillow_heif import register_heif_opener
+except ImportError:  # pragma: no cover - pillow-heif is in requirements.txt
+    HEIF_SUPPORTED = False
+else:
+    register_heif_opener()
+    HEIF_SUPPORTED = True
 
 ImageInput = Union[str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray]
 
@@ -26,7 +41,11 @@ MAX_PIXELS = 50_000_000
 # Uploads above this are refused before they are read; 40 MB fits a raw 12 MP PNG.
 MAX_FILE_BYTES = 40 * 1024 * 1024
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif",
+                    ".avif")
+HEIF_EXTENSIONS = (".heic", ".heif")
+# What the messages suggest; every extension above is read.
+FORMATS_TEXT = "a PNG, JPEG, BMP, GIF, WebP, TIFF, HEIC or AVIF photo"
 # A frame whose every channel stays within this many levels shows nothing: a webcam sends
 # black frames while it starts, and a covered lens gives one colour.
 BLANK_SPREAD = 8
@@ -38,7 +57,7 @@ def _open(source: ImageInput) -> Image.Image:
     """Open lazily (header only) so size checks come before decoding."""
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
-            raise ImageError("The file is empty: upload a PNG, JPEG, BMP or GIF photo.")
+            raise ImageError(f"The file is empty: upload {FORMATS_TEXT}.")
         if len(source) > MAX_FILE_BYTES:
             raise ImageError(_too_big_file_message(len(source)))
         stream = io.BytesIO(source)
@@ -49,20 +68,50 @@ def _open(source: ImageInput) -> Image.Image:
             raise ImageError(f"{path} does not exist or is not a file.")
         size = path.stat().st_size
         if size == 0:
-            raise ImageError(f"{path.name} is empty: use a PNG, JPEG, BMP or GIF photo.")
+            raise ImageError(f"{path.name} is empty: use {FORMATS_TEXT}.")
         if size > MAX_FILE_BYTES:
             raise ImageError(_too_big_file_message(size))
         stream = path
         name = path.name
+    return _open_header(stream, name)
+
+
+def _open_header(stream, name: str) -> Image.Image:
+    """``Image.open`` (reads the header only), any failure as an ``ImageError`` naming ``name``.
+
+    Pillow's own bomb guard warns from 89 megapixels and raises from 179; ``_check_pixels``
+    refuses from ``MAX_PIXELS`` with a message, so Pillow's warning is silenced here.
+    """
     try:
-        return Image.open(stream)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(stream)
     except Image.DecompressionBombError as error:
-        raise ImageError(f"Refused a decompression bomb: {error} Resize it first.") from None
+        raise ImageError(_bomb_message(name, error)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        if not HEIF_SUPPORTED and name.lower().endswith(HEIF_EXTENSIONS):
+            raise ImageError(
+                f"HEIC photos are not supported here: {name} needs pillow-heif (pip install "
+                "pillow-heif). Or export it as JPEG."
+            ) from None
+        if isinstance(error, UnidentifiedImageError):
+            raise ImageError(
+                f"{name} is not a readable image: its format is not one this reader knows; it "
+                f"may be another kind of file, or corrupt. Use {FORMATS_TEXT}."
+            ) from None
         raise ImageError(
             f"{name} is not a readable image ({error}); it may be corrupt or truncated. "
-            "Use a PNG, JPEG, BMP or GIF photo."
+            f"Use {FORMATS_TEXT}."
         ) from None
+
+
+def _bomb_message(name: str, error: Exception) -> str:
+    """Pillow refuses images over twice its own limit while reading the header; its message
+    gives the pixel count, which the user's message repeats in megapixels."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    size = f" is {int(found.group(1)) / 1e6:,.0f} megapixels;" if found else " is too large:"
+    return (f"{name}{size} the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Resize it first "
+            "(an image this large in a small file is also how decompression bombs work).")
 
 
 def _too_big_file_message(size: int) -> str:
@@ -92,7 +141,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         gray = np.clip(values, 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode == "F":
-        gray = np.clip(np.asarray(image, dtype=np.float64), 0, 255).astype(np.uint8)
+        values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ImageError("The image holds NaN or infinite values; it is not a usable photo.")
+        # Float images are stored as 0..1 (scientific and HDR tools) or as 0..255.
+        if values.max(initial=0) <= 1.0:
+            values = values * 255.0
+        gray = np.clip(np.round(values), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
@@ -132,13 +187,31 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def load_rgb(source: ImageInput) -> np.ndarray:
-    """Return the image as an upright HxWx3 uint8 array, or raise ``ImageError``."""
+    """Return the image as an upright (H, W, 3) uint8 RGB array, or raise ``ImageError``.
+
+    ``source``: a path, the file's bytes, a PIL image, or an array (NumPy, or a ``tf.Tensor``,
+    converted with ``.numpy()``).  Arrays are taken as RGB(A), channels last: (H, W),
+    (H, W, 1), (H, W, 3) or (H, W, 4); uint8, uint16 (0..65535), bool, or float in 0..1 or
+    0..255.  OpenCV's BGR frames must be converted first (``cv2.cvtColor``).  Files are turned
+    upright by their EXIF orientation; transparency is composited onto white; 16-bit and float
+    images are scaled to 0..255; palette, 1-bit, CMYK and YCbCr images are expanded to RGB.
+    Animated files give their first frame.  Images over ``MAX_PIXELS`` are refused from their
+    header, before decoding.
+    """
+    if not isinstance(source, np.ndarray) and callable(getattr(source, "numpy", None)):
+        source = np.asarray(source.numpy())  # a tf.Tensor or an eager tensor of another library
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source)
     if isinstance(source, Image.Image):
-        image = source
-    else:
+        image, name = source, "the image"
+    elif isinstance(source, (str, os.PathLike, bytes, bytearray)):
         image = _open(source)
+        name = "the upload" if isinstance(source, (bytes, bytearray)) else Path(source).name
+    else:
+        raise ImageError(
+            f"Cannot read an image from a {type(source).__name__}: give a file path, the file's "
+            "bytes, a PIL image or an RGB array."
+        )
     _check_pixels(*image.size)
     try:
         # Animated GIFs and multi-page files: the first frame is the photo.
@@ -146,15 +219,31 @@ def load_rgb(source: ImageInput) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
         image = _to_rgb(image)
         array = np.asarray(image, dtype=np.uint8)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageError(f"Refused a decompression bomb: {error} Resize it first.") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(
-            f"The image could not be decoded ({error}); the file may be truncated or corrupt."
+            f"{name} could not be decoded ({error}); the file may be truncated or corrupt."
         ) from None
     if array.ndim != 3 or array.shape[-1] != 3:
-        raise ImageError(f"The image decoded to an unexpected shape {array.shape}.")
+        raise ImageError(f"{name} decoded to an unexpected shape {array.shape}.")
     return array
+
+
+def check_header(source: ImageInput) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding pixels.
+
+    Raises ``ImageError`` for a file that is empty, too large, not an image, or over
+    ``MAX_PIXELS``: what a dataset check or an upload guard needs before a full decode.
+    """
+    image = _open(source)
+    try:
+        _check_pixels(*image.size)
+        return image.size
+    finally:
+        image.close()
 
 
 def is_image_file(path: Path) -> bool:

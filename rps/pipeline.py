@@ -9,10 +9,12 @@ could not fit.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from rps.augmentation import Augmenter
 from rps.datasets import LabelledImages
+from rps.images import load_rgb
 
 # Decoded images up to this size are kept in memory; the study's train split at 300x300 is
 # 680 MB as uint8, and a machine that trains at all has a few GB free.
@@ -20,13 +22,23 @@ DEFAULT_CACHE_BYTES = 1_500_000_000
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def _load(path: bytes | np.ndarray) -> np.ndarray:
+    """``load_rgb`` for ``tf.numpy_function``: the path arrives as bytes (in a graph) or as a
+    0-d object array (eagerly)."""
+    if isinstance(path, np.ndarray):
+        path = path.item()
+    return load_rgb(path.decode())
+
+
 def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
     """File -> RGB uint8 tensor of shape (size, size, 3).
 
-    ``channels=3`` drops alpha and expands grayscale; GIFs give their first frame.
+    Decoded by ``rps.images.load_rgb``, the decoder serving uses (EXIF orientation,
+    transparency on white, 16-bit, palette and float images), not TensorFlow's own decoders,
+    which differ on each of those.  ``rps.training`` checks every file before streaming, so a
+    decode error here means a file changed during training.
     """
-    data = tf.io.read_file(path)
-    image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    image = tf.numpy_function(_load, [path], tf.uint8, stateful=False)
     image.set_shape([None, None, 3])
     return resize_for_model(image, image_size)
 

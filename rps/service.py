@@ -177,7 +177,8 @@ class ModelService:
             self._job = job
         try:
             job.unpack_dir = Path(tempfile.mkdtemp(prefix="rps-upload-"))
-            dataset = source if isinstance(source, Dataset) else open_dataset(source, job.unpack_dir)
+            dataset = source if isinstance(source, Dataset) else open_dataset(
+                source, job.unpack_dir, verify=not config.skip_unreadable)
         except BaseException as error:
             job.status, job.message = "failed", str(error)
             shutil.rmtree(job.unpack_dir, ignore_errors=True)

@@ -4,11 +4,14 @@ The run folder holds ``model.keras`` and ``model.json`` (see ``rps.artifacts``),
 ``curves.png``, ``test_metrics.json`` and ``confusion.png``.  It appears only when everything
 is written; a stop or a failure leaves nothing where a model is expected.
 
-With ``input="hand"`` (the default), every photo first takes the serving path
-(``rps.preprocessing``): the hand is found and aligned once, photos without one are left out of
-the fit and counted in ``model.json``, and the final validation and test figures count them as
-wrong, as ``python -m rps evaluate`` does.  With ``input="image"``, ``rps.pipeline`` decodes and
-resizes whole photos in ``tf.data``.
+Every photo is decoded by ``rps.images.load_rgb`` (the decoder serving uses) and takes the
+serving path (``rps.preprocessing``) once, before the first epoch, so a file that cannot be read
+is named then (or skipped and listed in ``model.json`` with ``skip_unreadable``), not inside
+``fit``.  With ``input="hand"`` (the default) the hand is found and aligned; photos without one
+are left out of the fit and counted in ``model.json``, and the final validation and test
+figures count them as wrong, as ``python -m rps evaluate`` does.  With ``input="image"`` the
+whole photos are resized and kept in memory, or, when they do not fit ``DEFAULT_CACHE_BYTES``,
+checked once and then streamed from disk through the same decoder (``rps.pipeline``).
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from rps.architectures import ARCHITECTURES, build_model, input_names, make_opti
 from rps.augmentation import Augmenter, KeypointJitter, make_augmenter
 from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
-from rps.datasets import Dataset, LabelledImages, split_by_sequence
+from rps.datasets import SPLIT_FOLDER, Dataset, LabelledImages, split_for_validation
 from rps.devices import choose_strategy, describe_device, precision_policy, xla_setting
-from rps.errors import DatasetError, HandDetectorError, TrainingStopped
-from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared, prepare_split
+from rps.errors import DatasetError, HandDetectorError, ImageError, TrainingStopped
+from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared, prepare_split, shown_name
+from rps.images import load_rgb
 from rps.inference import ModelRunner
-from rps.pipeline import DEFAULT_CACHE_BYTES, fits_in_cache, make_dataset
+from rps.pipeline import fits_in_cache, make_dataset
 from rps.preprocessing import Preprocessor
 
 
@@ -50,16 +54,18 @@ class TrainResult:
     seconds: float
     seconds_per_epoch: float
     device: str
+    metadata: dict  # what model.json holds
 
 
-def choose_validation(dataset: Dataset, config: TrainConfig) -> tuple[LabelledImages, LabelledImages]:
-    """The validation folder when there is one, else whole sequences held out of train.
+def choose_validation(dataset: Dataset, config: TrainConfig) -> tuple[LabelledImages, LabelledImages, str]:
+    """(train, validation, how): the validation folder when there is one, else a split of the
+    training photos (``rps.datasets.split_for_validation``); ``how`` says which.
 
     Never the test split: it must stay unseen until the final report.
     """
     if dataset.validation is not None and len(dataset.validation):
-        return dataset.train, dataset.validation
-    return split_by_sequence(dataset.train, config.validation_fraction, config.seed)
+        return dataset.train, dataset.validation, SPLIT_FOLDER
+    return split_for_validation(dataset.train, config.validation_fraction, config.seed)
 
 
 def _check_batches(mirrored: bool, global_batch: int, strategy, train_count: int,
@@ -82,11 +88,6 @@ def _check_classes(dataset: Dataset, train: LabelledImages) -> None:
         raise DatasetError(f"The training data has no images of class {', '.join(empty)}.")
 
 
-def _is_decode_error(error: tf.errors.InvalidArgumentError) -> bool:
-    text = error.message.lower()
-    return any(word in text for word in ("decode", "png", "jpeg", "bmp", "gif", "image"))
-
-
 def _write_history(path: Path, history: list[dict]) -> None:
     columns = sorted({key for row in history for key in row}, key=lambda key: (key != "epoch", key))
     with open(path, "w", newline="") as handle:
@@ -106,11 +107,10 @@ def _history_rows(history: keras.callbacks.History) -> list[dict]:
 
 def _accepted_only(split: PreparedSplit, labels: Sequence[int]) -> tuple[PreparedSplit, tuple[int, ...]]:
     keep = split.accepted
-    kept_labels = tuple(label for label, kept in zip(labels, keep) if kept)
-    return PreparedSplit(split.pixels[keep], split.keypoints[keep], (None,) * int(keep.sum())), kept_labels
+    return split.rows(keep), tuple(label for label, kept in zip(labels, keep) if kept)
 
 
-def hand_dataset(
+def prepared_dataset(
     split: PreparedSplit,
     labels: Sequence[int],
     batch_size: int,
@@ -120,11 +120,11 @@ def hand_dataset(
     seed: int | None = None,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of prepared hands for ``model.fit``: (the model's ``inputs``, labels).
+    """Batches of prepared photos for ``model.fit``: (the model's ``inputs``, labels).
 
-    The crops are already decoded, found and aligned (``rps.evaluation.prepare_split``), so
-    they sit in memory as uint8: 4,000 crops at 64 px are 50 MB.  ``inputs`` names what the
-    model reads (``pixels``, ``keypoints``); pixels are augmented only when read.
+    The photos are already decoded and prepared (``rps.evaluation.prepare_split``), so they
+    sit in memory as uint8: 4,000 crops at 64 px are 50 MB.  ``inputs`` names what the model
+    reads (``pixels``, ``keypoints``); pixels are augmented only when read.
     """
     dataset = tf.data.Dataset.from_tensor_slices(
         ((split.pixels, split.keypoints), np.asarray(labels, np.int32))
@@ -147,43 +147,91 @@ def hand_dataset(
 
 
 @dataclass(frozen=True)
-class FoundHands:
-    """The training and validation photos in which a hand was found, ready to fit on."""
+class PreparedData:
+    """The training and validation photos, decoded and prepared once, before the first epoch.
+
+    ``fit_*``: what the model fits on (hands found; readable photos).  ``validation`` and
+    ``validation_labels``: every readable validation photo, declines included, for the final
+    score.  ``found``: split -> [photos with a hand, readable photos] (``input="hand"``).
+    ``skipped``: a sentence per unreadable file left out.
+    """
 
     fit_train: PreparedSplit
     fit_train_labels: tuple[int, ...]
     fit_validation: PreparedSplit
     fit_validation_labels: tuple[int, ...]
-    validation: PreparedSplit  # every validation photo, declines included, for the final score
-    found: dict[str, list[int]]  # split -> [photos with a hand, photos]
+    validation: PreparedSplit
+    validation_labels: tuple[int, ...]
+    found: dict[str, list[int]] | None
+    skipped: tuple[str, ...]
 
 
-def _find_hands(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
-                preprocessor: Preprocessor, stop_event: threading.Event, verbose,
-                callbacks: Sequence[keras.callbacks.Callback] = ()) -> FoundHands:
-    """Run the serving path over both splits; photos without a hand are left out of the fit.
+def _readable_only(split: PreparedSplit, labels: Sequence[int]) -> tuple[PreparedSplit, tuple[int, ...]]:
+    keep = split.readable
+    return split.rows(keep), tuple(label for label, kept in zip(labels, keep) if kept)
 
-    Raises ``HandDetectorError`` without a landmarker, ``DatasetError`` when a class has no
-    hand at all, and ``TrainingStopped`` when ``stop_event`` is set meanwhile.
+
+def _prepare(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
+             preprocessor: Preprocessor, config: TrainConfig, stop_event: threading.Event, verbose,
+             callbacks: Sequence[keras.callbacks.Callback] = ()) -> PreparedData:
+    """Run the serving path over both splits once.
+
+    Raises ``HandDetectorError`` without a landmarker (``input="hand"``), ``DatasetError`` for
+    an unreadable file (unless ``config.skip_unreadable``) or a class with no usable photo,
+    and ``TrainingStopped`` when ``stop_event`` is set meanwhile.
     """
-    if preprocessor.detector is None:
+    if config.input == "hand" and preprocessor.detector is None:
         raise HandDetectorError(f"{preprocessor.warning} Training with input 'hand' needs it.")
-    train = prepare_split(train_images.paths, preprocessor, _progress(stop_event, "train", verbose, callbacks))
-    validation = prepare_split(validation_images.paths, preprocessor,
-                               _progress(stop_event, "validation", verbose, callbacks))
-    fit_train, fit_train_labels = _accepted_only(train, train_images.labels)
-    _check_hands_found(dataset, fit_train_labels, len(train_images))
-    fit_validation, fit_validation_labels = _accepted_only(validation, validation_images.labels)
-    found = {"train": [len(fit_train_labels), len(train_images)],
-             "validation": [len(fit_validation_labels), len(validation_images)]}
-    return FoundHands(fit_train, fit_train_labels, fit_validation, fit_validation_labels, validation, found)
+    prepared = {}
+    for name, images in (("train", train_images), ("validation", validation_images)):
+        split = prepare_split(images.paths, preprocessor,
+                              _progress(stop_event, name, verbose, callbacks, config.input),
+                              skip_unreadable=config.skip_unreadable, root=dataset.root)
+        prepared[name] = _readable_only(split, images.labels)
+    train, train_labels = prepared["train"]
+    validation, validation_labels = prepared["validation"]
+    fit_train, fit_train_labels = _accepted_only(train, train_labels)
+    _check_hands_found(dataset, fit_train_labels, len(train_labels), config.input)
+    fit_validation, fit_validation_labels = _accepted_only(validation, validation_labels)
+    found = None
+    if config.input == "hand":
+        found = {"train": [len(fit_train_labels), len(train_labels)],
+                 "validation": [len(fit_validation_labels), len(validation_labels)]}
+    return PreparedData(fit_train, fit_train_labels, fit_validation, fit_validation_labels,
+                        validation, validation_labels, found, train.skipped + validation.skipped)
+
+
+def _readable_files(dataset: Dataset, images: LabelledImages, config: TrainConfig,
+                    stop_event: threading.Event, verbose, name: str,
+                    callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[LabelledImages, list[str]]:
+    """Decode every file once, keeping nothing: the check before streaming from disk.
+
+    Raises ``DatasetError`` naming the first unreadable file, or with ``skip_unreadable``
+    returns the readable ones and a sentence per file left out.
+    """
+    report = _progress(stop_event, name, verbose, callbacks, config.input)
+    kept, skipped = [], []
+    for index, path in enumerate(images.paths):
+        try:
+            load_rgb(path)
+        except ImageError as error:
+            problem = f"{shown_name(path, dataset.root)}: {error}"
+            if not config.skip_unreadable:
+                raise DatasetError(f"{problem} Fix or remove the file, or skip unreadable files "
+                                   "(--skip-unreadable).") from None
+            skipped.append(problem)
+        else:
+            kept.append(index)
+        report(index + 1, len(images))
+    return LabelledImages(tuple(images.paths[i] for i in kept), tuple(images.labels[i] for i in kept)), skipped
 
 
 def _progress(stop_event: threading.Event, name: str, verbose: int | str,
-              callbacks: Sequence[keras.callbacks.Callback] = ()):
+              callbacks: Sequence[keras.callbacks.Callback] = (), input_mode: str = "hand"):
     """Report progress now and then (printed, and to callbacks with ``on_preparation``), and
     stop between photos when asked to."""
     listeners = [callback for callback in callbacks if hasattr(callback, "on_preparation")]
+    doing = "Finding hands in" if input_mode == "hand" else "Reading"
 
     def report(done: int, total: int) -> None:
         if stop_event.is_set():
@@ -192,13 +240,15 @@ def _progress(stop_event: threading.Event, name: str, verbose: int | str,
             for listener in listeners:
                 listener.on_preparation(name, done, total)
         if verbose and (done == total or done % 500 == 0):
-            print(f"Finding hands in the {name} split: {done}/{total}", flush=True)
+            print(f"{doing} the {name} split: {done}/{total}", flush=True)
 
     return report
 
 
-def _check_hands_found(dataset: Dataset, labels: Sequence[int], total: int) -> None:
+def _check_hands_found(dataset: Dataset, labels: Sequence[int], total: int, input_mode: str) -> None:
     missing = _empty_classes(dataset.class_names, labels)
+    if missing and input_mode != "hand":
+        raise DatasetError(f"No training photo of class {', '.join(missing)} could be read.")
     if missing:
         raise DatasetError(
             f"No hand was found in any training photo of class {', '.join(missing)} "
@@ -221,15 +271,42 @@ def train(
     """
     out_dir = Path(out_dir)
     artifacts.check_output_folder(out_dir)
-    train_images, validation_images = choose_validation(dataset, config)
+    train_images, validation_images, split_used = choose_validation(dataset, config)
     _check_classes(dataset, train_images)
+    if verbose:
+        print(f"Validation data: {split_used} ({len(validation_images)} photos).", flush=True)
     keras.utils.set_random_seed(config.seed)
     class_count = len(dataset.class_names)
 
     strategy = choose_strategy(config.devices)
     # Under a distribution strategy the global batch is split across the replicas.
     global_batch = config.batch_size * strategy.num_replicas_in_sync
-    steps_per_epoch = math.ceil(len(train_images) / global_batch)
+    # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
+    mirrored = strategy.num_replicas_in_sync > 1
+    preprocessor = Preprocessor(config.image_size, config.input)
+    stop_event = stop_event or threading.Event()
+    # Photos are decoded and prepared before the model is built: an unreadable file is named
+    # now, not inside fit.  Whole photos too many for memory are checked, then streamed.
+    in_memory = config.input == "hand" or fits_in_cache(
+        len(train_images) + len(validation_images), config.image_size)
+    prepared = None
+    skipped: list[str] = []
+    if in_memory:
+        prepared = _prepare(dataset, train_images, validation_images, preprocessor, config, stop_event,
+                            verbose, callbacks)
+        skipped = list(prepared.skipped)
+        fit_count, validation_count = len(prepared.fit_train_labels), len(prepared.fit_validation_labels)
+    else:
+        train_images, skipped_train = _readable_files(dataset, train_images, config, stop_event, verbose,
+                                                      "train", callbacks)
+        validation_images, skipped_validation = _readable_files(dataset, validation_images, config,
+                                                                stop_event, verbose, "validation", callbacks)
+        skipped = skipped_train + skipped_validation
+        _check_hands_found(dataset, train_images.labels, len(train_images), config.input)
+        fit_count, validation_count = len(train_images), len(validation_images)
+    _check_batches(mirrored, global_batch, strategy, fit_count, validation_count)
+
+    steps_per_epoch = math.ceil(fit_count / global_batch)
     decay_steps = steps_per_epoch * config.epochs if config.schedule == "cosine" else None
     with precision_policy(config.mixed_precision), strategy.scope():
         model = build_model(config.architecture, config.image_size, class_count)
@@ -243,36 +320,23 @@ def train(
             jit_compile=xla_setting(),
         )
     augment = make_augmenter(config.augmentation, config.seed)
-    # Mirrored replicas need equal shares of every batch; a ragged last batch would not split.
-    mirrored = strategy.num_replicas_in_sync > 1
-    preprocessor = Preprocessor(config.image_size, config.input)
-    hands_found = None
-    stop_event = stop_event or threading.Event()
-    if config.input == "hand":
-        hands = _find_hands(dataset, train_images, validation_images, preprocessor, stop_event, verbose,
-                            callbacks)
-        hands_found = hands.found
-        prepared_validation = hands.validation
-        _check_batches(mirrored, global_batch, strategy, len(hands.fit_train_labels),
-                       len(hands.fit_validation_labels))
+    if prepared is not None:
         inputs = input_names(model)
-        train_data = hand_dataset(hands.fit_train, hands.fit_train_labels, global_batch, inputs, shuffle=True,
-                                  augment=augment, seed=config.seed, drop_remainder=mirrored)
-        validation_data = (hand_dataset(hands.fit_validation, hands.fit_validation_labels, global_batch, inputs,
-                                        drop_remainder=mirrored) if hands.fit_validation_labels else None)
+        train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, global_batch, inputs,
+                                      shuffle=True, augment=augment, seed=config.seed,
+                                      drop_remainder=mirrored)
+        validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels,
+                                            global_batch, inputs, drop_remainder=mirrored)
+                           if prepared.fit_validation_labels else None)
     else:
-        _check_batches(mirrored, global_batch, strategy, len(train_images), len(validation_images))
         train_data = make_dataset(
             train_images, config.image_size, global_batch, shuffle=True, augment=augment,
             seed=config.seed, drop_remainder=mirrored,
         )
-        # When the training split streams from disk, the run is in low-memory mode: caching
-        # the validation split would save a little decoding and cost the cache budget again.
-        streaming = not fits_in_cache(len(train_images), config.image_size)
-        validation_data = make_dataset(
-            validation_images, config.image_size, global_batch, drop_remainder=mirrored,
-            cache_budget=0 if streaming else DEFAULT_CACHE_BYTES,
-        )
+        # Streaming is the low-memory mode: caching the validation split would cost the
+        # cache budget again.
+        validation_data = make_dataset(validation_images, config.image_size, global_batch,
+                                       drop_remainder=mirrored, cache_budget=0)
 
     fit_callbacks: list[keras.callbacks.Callback] = [StopOnEvent(stop_event), *callbacks]
     if config.patience:
@@ -282,21 +346,14 @@ def train(
             )
         )
     started = time.monotonic()
-    try:
-        history = model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=config.epochs,
-            callbacks=fit_callbacks,
-            verbose=verbose,
-            shuffle=False,  # the tf.data pipeline already shuffles
-        )
-    except tf.errors.InvalidArgumentError as error:
-        if not _is_decode_error(error):
-            raise
-        raise DatasetError(
-            f"An image could not be decoded during training: {error.message.splitlines()[0]}"
-        ) from None
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=config.epochs,
+        callbacks=fit_callbacks,
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline already shuffles
+    )
     seconds = time.monotonic() - started
     # Free the pipelines' in-memory caches before evaluating: they can hold gigabytes.
     del train_data, validation_data
@@ -307,13 +364,20 @@ def train(
     # The final figures go through the serving path: every photo of the split, declines
     # counted as wrong.
     runner = ModelRunner(model, config.image_size)
-    if config.input != "hand":
-        prepared_validation = prepare_split(validation_images.paths, preprocessor)
-    validation = evaluate_prepared(runner, prepared_validation, validation_images.labels, dataset.class_names)
+    if prepared is not None:
+        validation_split, validation_labels = prepared.validation, prepared.validation_labels
+    else:
+        validation_split = prepare_split(validation_images.paths, preprocessor, root=dataset.root)
+        validation_labels = validation_images.labels
+    validation = evaluate_prepared(runner, validation_split, validation_labels, dataset.class_names)
     test = None
     if dataset.test is not None and len(dataset.test):
-        prepared_test = prepare_split(dataset.test.paths, preprocessor, _progress(stop_event, "test", verbose))
-        test = evaluate_prepared(runner, prepared_test, dataset.test.labels, dataset.class_names)
+        prepared_test = prepare_split(dataset.test.paths, preprocessor,
+                                      _progress(stop_event, "test", verbose, input_mode=config.input),
+                                      skip_unreadable=config.skip_unreadable, root=dataset.root)
+        skipped.extend(prepared_test.skipped)
+        test_split, test_labels = _readable_only(prepared_test, dataset.test.labels)
+        test = evaluate_prepared(runner, test_split, test_labels, dataset.class_names)
     device = describe_device(config.devices)
     metadata = {
         "format": artifacts.FORMAT_VERSION,
@@ -329,7 +393,9 @@ def train(
             "train": len(train_images),
             "validation": len(validation_images),
             "test": len(dataset.test) if dataset.test else 0,
-            "hands_found": hands_found,
+            "validation_split": split_used,
+            "hands_found": prepared.found if prepared is not None else None,
+            "skipped_unreadable": skipped,
         },
         "metrics": {
             "validation_accuracy": validation.accuracy,
@@ -366,5 +432,5 @@ def train(
         artifacts.discard(staging)
         raise
     return TrainResult(
-        folder, rows, test, validation, seconds, seconds / max(len(rows), 1), device
+        folder, rows, test, validation, seconds, seconds / max(len(rows), 1), device, metadata
     )

@@ -172,7 +172,7 @@ def test_client_gets_a_clear_error_for_a_non_image_and_the_app_keeps_serving(lau
     client, _, uploads = launched
     bad = uploads / "notes.png"
     bad.write_text("this is text")
-    with pytest.raises(Exception, match="not a usable image"):
+    with pytest.raises(Exception, match="not a readable image"):
         client.predict(handle_file(str(bad)), api_name="/classify")
     example = sorted(EXAMPLES.glob("*.png"))[0]
     assert client.predict(handle_file(str(example)), api_name="/classify")[0]["label"]
@@ -279,10 +279,14 @@ def test_progress_says_which_hands_are_being_found_before_the_first_epoch():
 
     from rps.callbacks import ProgressSnapshot
 
+    from rps.config import TrainConfig
+
     snapshot = ProgressSnapshot(preparing=("train", 250, 4168))
     job = SimpleNamespace(status="running", device="CPU (2 cores)", dataset_description="classes a, b",
-                          message="", done=False, progress=lambda: snapshot)
+                          message="", done=False, progress=lambda: snapshot, config=TrainConfig())
     text = app.progress_text(job)
     assert "finding the hands in the train photos: 250/4168" in text
+    job.config = TrainConfig(architecture="baseline", input="image")
+    assert "reading the train photos: 250/4168" in app.progress_text(job)
     snapshot.epochs = 40  # once epochs run, they are what the line shows
     assert "finding the hands" not in app.progress_text(job)

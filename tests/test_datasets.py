@@ -146,7 +146,7 @@ def _no_class_folders(root):
     [
         (_one_class, "only one class"),
         (_empty_class, "empty"),
-        (_text_as_png, "not an image"),
+        (_text_as_png, "not a readable image"),
         (_wrong_extension, "not an image"),
         (_loose_images, "mixes loose images"),
         (_flat_unknown_name, "Cannot tell the class"),

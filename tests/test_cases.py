@@ -1,0 +1,249 @@
+"""Inputs that once failed when the product was tried as users do, each through every door.
+
+The files in ``tests/data/cases`` are copies of the failing inputs (small, synthetic or from
+CC BY-SA photos); the three large zips of that collection are regenerated here instead
+(``_truncated_jpeg_zip``, ``_bmp_zip``).  Each test asserts the right answer: the right label,
+the same pixels as serving, a trained model, or a sentence that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import draw_gesture, zip_folder
+from rps.cli import main
+from rps.datasets import SPLIT_STRATIFIED, open_dataset
+from rps.errors import ArchiveError, DatasetError, ImageError, RpsError
+from rps.evaluation import prepare_split
+from rps.images import load_rgb
+from rps.preprocessing import Preprocessor
+
+CASES = Path(__file__).resolve().parent / "data" / "cases"
+# Every photo case and the label the shipped model must give it.
+PHOTOS = {
+    "exif-orient8.jpg": "rock", "float32-unit.tif": "rock", "la-transparent.png": "rock",
+    "paper-rgb565.bmp": "paper", "rgba-transparent-rock.png": "rock", "rock-16bit.png": "rock",
+    "rock-1bit.bmp": "rock", "rock-gray16.png": "rock", "rock-rle8.bmp": "rock", "rock.heic": "rock",
+}
+HUGE = ("pal-13000x13000.png", "rgb-13000x13000.png")
+# Zips that cannot be trained on, and the words their refusal must contain.
+BAD_ZIPS = {
+    "z14-file-dir-clash.zip": "both a file and a folder named 'rock'",
+    "z15-encrypted-flag.zip": "password-protected",
+    "z16-deflate64-method.zip": "Deflate64",
+    "z17-long-name.zip": "bytes long",
+    "z29-header-bomb-60000px.zip": "3,600 megapixels",
+}
+TINY = ["--arch", "baseline", "--input", "image", "--image-size", "32", "--epochs", "1",
+        "--batch-size", "8", "--augmentation", "none"]
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(value) for value in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from rps.prediction import Predictor
+
+    return Predictor()
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_photo_cases_get_their_label_from_predictor_cli_and_evaluate(shipped, capsys, tmp_path, name):
+    label = PHOTOS[name]
+    assert shipped.predict(CASES / name).label == label
+    assert shipped.predict((CASES / name).read_bytes()).label == label
+    code, out, _ = cli(capsys, "predict", "--json", CASES / name)
+    assert code == 0 and json.loads(out)["label"] == label
+    # evaluate: the same file in a labelled folder.
+    folder = tmp_path / "labelled"
+    (folder / label).mkdir(parents=True)
+    (folder / label / name).write_bytes((CASES / name).read_bytes())
+    code, out, _ = cli(capsys, "evaluate", "--json", "--data", folder)
+    assert code == 0 and json.loads(out)["accuracy"] == 1.0
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_photo_cases_get_their_label_through_the_app(shipped, name):
+    import app
+    from gradio.data_classes import FileData
+
+    class Service:  # what ModelService.classify does, without a state folder
+        classify = staticmethod(shipped.predict)
+
+    uploaded = app.PhotoInput(type="filepath", image_mode=None).preprocess(
+        FileData(path=str(CASES / name), orig_name=name))
+    label, seen = app.classify_image(Service(), uploaded)
+    assert max(label, key=label.get) == PHOTOS[name] and seen is not None
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_huge_images_are_refused_with_a_sentence_through_every_door(shipped, capsys, name):
+    import gradio as gr
+
+    import app
+    from gradio.data_classes import FileData
+
+    with pytest.raises(ImageError, match="megapixels"):
+        shipped.predict(CASES / name)
+    code, _, err = cli(capsys, "predict", CASES / name)
+    assert code == 2 and "megapixels" in err and "Traceback" not in err
+    with pytest.raises(gr.Error, match="megapixels"):
+        app.PhotoInput(type="filepath", image_mode=None).preprocess(FileData(path=str(CASES / name)))
+
+
+@pytest.mark.parametrize("name", sorted(BAD_ZIPS))
+def test_bad_zips_are_refused_with_a_sentence(capsys, tmp_path, name):
+    with pytest.raises((ArchiveError, DatasetError), match=BAD_ZIPS[name]):
+        open_dataset(CASES / name, unpack_to=tmp_path / "unpacked")
+    code, _, err = cli(capsys, "train", "--data", CASES / name, *TINY, "--out", tmp_path / "run")
+    assert code == 2 and BAD_ZIPS[name] in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_phone_names_train_with_a_stratified_split(capsys, tmp_path):
+    """``IMG_1000.JPG``-style names are not rendered sequences: a seeded stratified split."""
+    code, out, err = cli(capsys, "train", "--data", CASES / "z13-phone-names.zip", *TINY,
+                         "--out", tmp_path / "run")
+    assert code == 0, err
+    assert SPLIT_STRATIFIED in out
+    metadata = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert metadata["dataset"]["validation_split"] == SPLIT_STRATIFIED
+    assert metadata["dataset"]["validation"] >= 3  # one photo of each class at least
+
+
+def test_a_zip_trained_from_the_cli_leaves_no_unpacked_copy(capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    code, _, err = cli(capsys, "train", "--data", CASES / "z13-phone-names.zip", *TINY,
+                       "--out", tmp_path / "run")
+    assert code == 0, err
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["z24-exif-rotated.zip", "z25-rgba-transparent.zip"])
+def test_training_sees_the_pixels_serving_sees(tmp_path, name):
+    """Sideways phone photos and transparent cut-outs: training (both input modes, in memory
+    and streamed) prepares exactly what ``Predictor.prepare`` does."""
+    from rps.pipeline import make_dataset
+
+    dataset = open_dataset(CASES / name, unpack_to=tmp_path)
+    paths = list(dataset.train.paths)
+    for mode in ("image", "hand"):
+        preprocessor = Preprocessor(64, mode)
+        split = prepare_split(paths, preprocessor)
+        for index, path in enumerate(paths):
+            served = preprocessor(load_rgb(path))
+            assert split.reasons[index] == served.reason
+            if served.pixels is not None:
+                np.testing.assert_array_equal(split.pixels[index], served.pixels)
+    streamed = np.concatenate([batch.numpy() for batch, _ in make_dataset(dataset.train, 64, 8, cache_budget=0)])
+    served = np.stack([Preprocessor(64, "image").resize_whole(load_rgb(path)) for path in paths])
+    np.testing.assert_array_equal(streamed.astype(np.uint8), served)
+
+
+def _bmp_zip(tmp_path: Path, mode: str) -> Path:
+    """A class-folder dataset of BMPs in ``mode`` ("1": 1-bit; "P": 8-bit palette)."""
+    root = tmp_path / f"bmp-{mode}"
+    for label in ("paper", "rock", "scissors"):
+        (root / label).mkdir(parents=True)
+        for index in range(6):
+            image = draw_gesture(label, 64, seed=index)
+            image = image.convert("1") if mode == "1" else image.quantize(64)
+            image.save(root / label / f"{label}{index % 3 + 1:02d}-{index // 3:03d}.bmp")
+    return zip_folder(root, tmp_path / f"bmp-{mode}.zip")
+
+
+@pytest.mark.parametrize("mode", ["1", "P"])
+def test_bmp_datasets_train_on_the_pixels_serving_sees(capsys, tmp_path, mode):
+    archive = _bmp_zip(tmp_path, mode)
+    code, _, err = cli(capsys, "train", "--data", archive, *TINY, "--out", tmp_path / "run")
+    assert code == 0, err
+    # Palette indices read as grey levels would differ from the expanded palette colours.
+    dataset = open_dataset(archive, unpack_to=tmp_path / "check")
+    path = dataset.train.paths[0]
+    with Image.open(path) as image:
+        expected = np.asarray(image.convert("RGB"))
+    np.testing.assert_array_equal(load_rgb(path), expected)
+
+
+def _truncated_jpeg_zip(tmp_path: Path) -> Path:
+    root = tmp_path / "truncated"
+    for label in ("paper", "rock", "scissors"):
+        (root / label).mkdir(parents=True)
+        for index in range(6):
+            draw_gesture(label, 64, seed=index).save(root / label / f"{label}{index % 3 + 1:02d}-{index // 3:03d}.jpg")
+    whole = (root / "rock" / "rock01-000.jpg").read_bytes()
+    (root / "rock" / "rock01-000.jpg").write_bytes(whole[: len(whole) // 2])
+    return zip_folder(root, tmp_path / "truncated.zip")
+
+
+@pytest.mark.parametrize("input_mode", ["image", "hand"])
+def test_an_unreadable_file_is_named_before_the_first_epoch(capsys, tmp_path, input_mode):
+    archive = _truncated_jpeg_zip(tmp_path)
+    options = (["--input", "hand", "--arch", "hand", "--epochs", "1", "--batch-size", "8"]
+               if input_mode == "hand" else TINY)
+    code, out, err = cli(capsys, "train", "--data", archive, *options, "--out", tmp_path / "run")
+    assert code == 2
+    assert "error: rock/rock01-000.jpg " in err  # named inside the dataset, not by a temporary path
+    assert "--skip-unreadable" in err and "Epoch 1" not in out
+
+
+def test_skipping_unreadable_files_trains_and_lists_them(capsys, tmp_path):
+    archive = _truncated_jpeg_zip(tmp_path)
+    code, out, err = cli(capsys, "train", "--data", archive, *TINY, "--skip-unreadable",
+                         "--out", tmp_path / "run")
+    assert code == 0, err
+    skipped = json.loads((tmp_path / "run" / "model.json").read_text())["dataset"]["skipped_unreadable"]
+    assert len(skipped) == 1 and skipped[0].startswith("rock/rock01-000.jpg: ")
+    assert "Skipped 1 unreadable file" in out
+
+
+def test_thirty_classes_show_their_top_classes_in_the_app(tmp_path, capsys):
+    import app
+    from rps.prediction import Predictor
+
+    code, _, err = cli(capsys, "train", "--data", CASES / "z06-30-classes.zip", *TINY,
+                       "--out", tmp_path / "run")
+    assert code == 0, err
+    predictor = Predictor(tmp_path / "run")
+    assert len(predictor.class_names) == 30
+
+    class Service:
+        classify = staticmethod(predictor.predict)
+
+    photo = open_dataset(CASES / "z06-30-classes.zip", unpack_to=tmp_path / "data").train.paths[0]
+    label, _ = app.classify_image(Service(), photo)
+    assert len(label) == app.TOP_CLASSES and set(label) <= set(predictor.class_names)
+    assert list(label.values()) == sorted(label.values(), reverse=True)
+
+
+def test_html_class_names_show_as_text(tmp_path):
+    import app
+
+    names = open_dataset(CASES / "z18b-html-class-names.zip", unpack_to=tmp_path).class_names
+    card = app.model_card({"class_names": list(names), "image_size": 64, "architecture": "hand"})
+    assert "<img" not in card and "<iframe" not in card and "<svg" not in card
+    assert "&lt;img src=x onerror=alert" in card
+    error = app.user_error(f"class {names[0]} failed")
+    assert "<" not in str(error.message)
+
+
+def test_header_bomb_inside_a_zip_names_the_file(tmp_path):
+    with pytest.raises(DatasetError) as raised:
+        open_dataset(CASES / "z29-header-bomb-60000px.zip", unpack_to=tmp_path)
+    message = str(raised.value)
+    assert "3,600 megapixels" in message and message.startswith("paper/") and isinstance(raised.value, RpsError)
+    with zipfile.ZipFile(CASES / "z29-header-bomb-60000px.zip") as archive:
+        assert any(name.endswith(".png") for name in archive.namelist())
