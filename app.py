@@ -12,6 +12,8 @@ Space secret, only people who type that token may start one.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import html
 import logging
@@ -40,7 +42,7 @@ from rps.augmentation import RECIPES  # noqa: E402
 from rps.config import TrainConfig  # noqa: E402
 from rps.devices import describe_device  # noqa: E402
 from rps.errors import RpsError  # noqa: E402
-from rps.images import FORMATS_TEXT, MAX_FILE_BYTES, check_header, is_blank  # noqa: E402
+from rps.images import FORMATS_TEXT, MAX_FILE_BYTES, check_header, is_blank, load_rgb  # noqa: E402
 from rps.kaggle_download import download_dataset  # noqa: E402
 
 log = logging.getLogger("rps.app")
@@ -50,6 +52,9 @@ EXAMPLES = sorted(str(path) for path in (HERE / "assets" / "examples").glob("*.p
 # upload per frame near 10 kB so the server never builds a backlog.
 WEBCAM = gr.WebcamOptions(mirror=True, constraints={"video": {"width": {"ideal": 320}, "height": {"ideal": 240}}})
 LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
+# A live frame larger than a 4K UHD webcam's (3840x2160) is dropped from its header, unread:
+# each viewer's frames then cost at most 25 MB decoded, whatever a client sends.
+LIVE_MAX_PIXELS = 3840 * 2160
 POLL_SECONDS = 1.0
 # The Classify and Live labels show this many of the most probable classes, whatever the
 # served model has (3 for rock, paper, scissors; a 27-letter alphabet shows its top 5).
@@ -79,34 +84,64 @@ def escape_markdown(text: str) -> str:
                    for character in escaped)
 
 
+def _raw_image(payload) -> str | bytes | None:
+    """The file a ``gr.Image`` payload carries, undecoded: a path, or the bytes of a data URL
+    (webcam frames and pasted images arrive so)."""
+    if payload is None:
+        return None
+    url = getattr(payload, "url", None) or ""
+    if url.startswith("data:"):
+        try:
+            return base64.b64decode(url.partition(",")[2], validate=False)
+        except (binascii.Error, ValueError):
+            raise user_error(f"That image could not be read (bad data URL). Upload {FORMATS_TEXT}.") from None
+    path = getattr(payload, "path", None)
+    if not path:
+        raise user_error(f"No image arrived. Upload {FORMATS_TEXT}.")
+    return str(path)
+
+
 class PhotoInput(gr.Image):
     """``gr.Image`` that hands the uploaded file itself to the library.
 
-    ``gr.Image`` opens and may convert an upload before any handler runs; here an uploaded
-    file's path goes to ``rps.images`` untouched (after a header check that refuses what is
-    not an image, or too large, with a sentence), so the app decodes it exactly as
-    ``Predictor`` and ``python -m rps predict`` do.  Webcam snapshots and pasted images that
-    arrive as data URLs take Gradio's path.
+    ``gr.Image`` opens, and may convert, an upload before any handler runs; here the file (a
+    path, or the bytes of a pasted image or webcam snapshot) goes to ``rps.images`` untouched,
+    after a header check that refuses what is not an image, or too large, with a sentence.  So
+    the app decodes it exactly as ``Predictor`` and ``python -m rps predict`` do.
     """
 
     is_template = True  # rendered by the frontend as a plain Image
 
     def preprocess(self, payload):
-        path = getattr(payload, "path", None)
-        url = getattr(payload, "url", None) or ""
-        if path and not url.startswith("data:"):
-            try:
-                check_header(path)
-            except RpsError as error:
-                raise user_error(str(error).replace(str(path), "The upload")) from None
-            return str(path)
+        raw = _raw_image(payload)
+        if raw is None:
+            return None
         try:
-            return super().preprocess(payload)
-        except gr.Error:
-            raise
-        except Exception as error:  # PIL raises several types for unreadable files
-            raise user_error(f"That image could not be read ({type(error).__name__}). "
-                             f"Upload {FORMATS_TEXT}.") from None
+            check_header(raw)
+        except RpsError as error:
+            raise user_error(str(error).replace(str(raw), "The upload") if isinstance(raw, str)
+                             else str(error)) from None
+        return raw
+
+
+class LiveFrameInput(gr.Image):
+    """The Live tab's webcam stream: each frame is measured from its header and dropped
+    (``None``) when over ``LIVE_MAX_PIXELS`` or unreadable, before it is decoded, then
+    decoded by ``rps.images`` like every other door.  One bad frame never ends the stream."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            raw = _raw_image(payload)
+            if raw is None:
+                return None
+            width, height = check_header(raw)
+            if width * height > LIVE_MAX_PIXELS:
+                return None
+            return load_rgb(raw)
+        except (RpsError, gr.Error):
+            return None
 
 
 class TrainingPolicy:
@@ -177,6 +212,9 @@ def live_classify(service, frame, recent):
         prediction = service.classify(frame)
     except RpsError:
         return gr.skip(), gr.skip(), gr.skip(), recent  # one bad frame must not end the stream
+    except Exception:
+        log.exception("a live frame failed")
+        return gr.skip(), gr.skip(), gr.skip(), recent
     recent.append(time.monotonic())
     span = recent[-1] - recent[0]
     rate = (len(recent) - 1) / span if span > 0 else 0.0
@@ -350,8 +388,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
         with gr.Tab("Live"):
             gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")
             with gr.Row():
-                camera = gr.Image(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
-                                  label="Webcam", height=300)
+                camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
+                                        label="Webcam", height=300)
                 with gr.Column():
                     live_label = gr.Label(label="Live prediction", elem_id="live-prediction")
                     live_seen = gr.Image(label="The hand the model saw", interactive=False, height=160,

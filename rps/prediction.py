@@ -64,14 +64,22 @@ class Predictor:
     def prepare(self, image: ImageInput) -> Prepared:
         """The photo as the model receives it (``Prepared``), or the reason it is declined.
 
-        Arrays are taken as RGB (OpenCV's BGR frames must be converted first), uint8 or
-        float in 0..1; paths, bytes and PIL images are decoded upright by their EXIF tag.
+        ``image``: a file path, the file's bytes, a PIL image, or an array.  Arrays are RGB,
+        channels last, shape (H, W, 3), (H, W, 4) (alpha composited on white) or (H, W) (grey);
+        ``uint8``, ``uint16``, or float in 0..1 or 0..255.  A BGR array from OpenCV
+        (``cv2.imread``, ``VideoCapture``) must be converted first
+        (``cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)``): it is not detected, and scores worse.  A
+        ``tf.Tensor`` is taken through ``.numpy()``.  Files are decoded by
+        ``rps.images.load_rgb``, the decoder of every door (upright by EXIF, transparency on
+        white, 16-bit and float scaled; PNG, JPEG, BMP, GIF, WebP, TIFF, HEIC, AVIF).
         Raises ``rps.errors.ImageError`` for input that is not a usable image.
         """
         return self.preprocessor(load_rgb(image))
 
     def predict(self, image: ImageInput) -> Prediction:
-        """Probabilities per class for one image (path, bytes, PIL image or RGB array)."""
+        """Probabilities per class for one image (path, bytes, PIL image, RGB array or
+        ``tf.Tensor``; see ``prepare`` for the array conventions: RGB, not OpenCV's BGR), or an
+        empty ``Prediction`` whose ``reason`` says why it was declined."""
         return self.predict_prepared(self.prepare(image))
 
     def predict_prepared(self, prepared: Prepared) -> Prediction:

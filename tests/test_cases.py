@@ -247,3 +247,52 @@ def test_header_bomb_inside_a_zip_names_the_file(tmp_path):
     assert "3,600 megapixels" in message and message.startswith("paper/") and isinstance(raised.value, RpsError)
     with zipfile.ZipFile(CASES / "z29-header-bomb-60000px.zip") as archive:
         assert any(name.endswith(".png") for name in archive.namelist())
+
+
+def _data_url(path: Path) -> str:
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_huge_live_frames_are_dropped_unread(name, monkeypatch):
+    """A 13000x13000 PNG sent as a webcam frame is measured from its header and dropped; it
+    used to be decoded in full (1.5 to 2.4 GB each) before any check."""
+    import resource
+
+    import app
+    from gradio.data_classes import ImageData
+
+    def never(_):
+        raise AssertionError("the frame was decoded")
+
+    monkeypatch.setattr(app, "load_rgb", never)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    frame = app.LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(
+        ImageData(url=_data_url(CASES / name)))
+    assert frame is None
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"peak memory grew {grown_mb:.0f} MB"
+
+
+def test_live_and_pasted_frames_are_decoded_by_the_library(shipped):
+    """Webcam frames and pasted images (data URLs) take the library's decoder: a transparent
+    cut-out is on white, and the Classify answer matches ``Predictor``'s."""
+    import app
+    from gradio.data_classes import ImageData
+
+    payload = ImageData(url=_data_url(CASES / "rgba-transparent-rock.png"))
+    frame = app.LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(payload)
+    np.testing.assert_array_equal(frame, load_rgb(CASES / "rgba-transparent-rock.png"))
+    pasted = app.PhotoInput(type="filepath", image_mode=None).preprocess(payload)
+    assert shipped.predict(pasted).label == shipped.predict(CASES / "rgba-transparent-rock.png").label == "rock"
+
+
+def test_tensors_are_accepted_and_other_objects_refused_with_a_sentence(shipped):
+    import tensorflow as tf
+
+    photo = load_rgb(CASES / "rgba-transparent-rock.png")
+    assert shipped.predict(tf.constant(photo)).label == shipped.predict(photo).label == "rock"
+    with pytest.raises(ImageError, match="Cannot read an image from a dict"):
+        shipped.predict({"not": "an image"})

@@ -174,3 +174,59 @@ def test_unsafe_zip_is_refused(tmp_path):
         handle.writestr("../rock/x.png", b"x")
     with pytest.raises(ArchiveError):
         open_dataset(archive, unpack_to=tmp_path / "u")
+
+
+def test_datasets_as_people_have_them(tmp_path):
+    """Any file names, upper-case extensions, photos one folder deeper, macOS and Windows
+    litter: all read, litter ignored."""
+    root = tmp_path / "phone"
+    names = {"paper": ["IMG_0001.JPG", "photo (3).jpg", "IMG_0002.jpeg"],
+             "rock": ["rock_1.png", "rock_2.PNG", "session 2/IMG_0101.JPG"],
+             "scissors": ["a.bmp", "b.gif", "c.webp"]}
+    for label, files in names.items():
+        for index, name in enumerate(files):
+            path = root / label / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draw_gesture(label, 32, seed=index).save(path)
+    (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "rock" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "__MACOSX" / "rock").mkdir(parents=True)
+    (root / "__MACOSX" / "rock" / "._rock_1.png").write_bytes(b"\0\5\26\7")
+    (root / "paper" / "Thumbs.db").write_bytes(b"\0")
+    dataset = open_dataset(root)
+    assert dataset.class_names == CLASSES
+    assert dataset.train.counts(3) == [3, 3, 3]
+    assert any(path.endswith("session 2/IMG_0101.JPG") for path in dataset.train.paths)
+
+
+def test_too_deep_folders_are_refused_clearly(tmp_path):
+    write_class_folders(tmp_path / "d")
+    deep = tmp_path / "d" / "rock" / "a" / "b"
+    deep.mkdir(parents=True)
+    draw_gesture("rock").save(deep / "x.png")
+    with pytest.raises(DatasetError, match="one folder below it"):
+        open_dataset(tmp_path / "d")
+
+
+def test_the_split_follows_the_names(tmp_path):
+    """Rendered sequences are held out whole; other names get a seeded stratified split that
+    keeps every class on both sides and does not depend on file order."""
+    from rps.datasets import (SPLIT_SEQUENCES, SPLIT_STRATIFIED, LabelledImages, looks_like_sequences,
+                              split_for_validation)
+
+    rendered = open_dataset(write_class_folders(tmp_path / "rendered", per_class=9)).train
+    assert looks_like_sequences(rendered)
+    assert split_for_validation(rendered, 0.2, seed=1)[2] == SPLIT_SEQUENCES
+    paths = tuple(f"/d/{label}/IMG_{1000 + i}.JPG" for label in CLASSES for i in range(10))
+    phone = LabelledImages(paths, tuple(index for index in range(3) for _ in range(10)))
+    assert not looks_like_sequences(phone)
+    train, held_out, how = split_for_validation(phone, 0.2, seed=1)
+    assert how == SPLIT_STRATIFIED
+    assert held_out.counts(3) == [2, 2, 2] and train.counts(3) == [8, 8, 8]
+    assert not set(train.paths) & set(held_out.paths)
+    reordered = LabelledImages(phone.paths[::-1], phone.labels[::-1])
+    assert set(split_for_validation(reordered, 0.2, seed=1)[1].paths) == set(held_out.paths)
+    assert split_for_validation(phone, 0.2, seed=2)[1] != held_out
+    one_each = LabelledImages(("/d/a/x.png", "/d/b/y.png"), (0, 1))
+    train, held_out, _ = split_for_validation(one_each, 0.2, seed=1)
+    assert len(train) == 2 and len(held_out) == 0  # a class's only photo stays in training
