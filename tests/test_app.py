@@ -290,3 +290,20 @@ def test_progress_says_which_hands_are_being_found_before_the_first_epoch():
     assert "reading the train photos: 250/4168" in app.progress_text(job)
     snapshot.epochs = 40  # once epochs run, they are what the line shows
     assert "finding the hands" not in app.progress_text(job)
+
+
+@pytest.mark.parametrize("case,words", [("z15-encrypted-flag.zip", "password-protected"),
+                                        ("z16-deflate64-method.zip", "Deflate64"),
+                                        ("z18b-html-class-names.zip", None)])
+def test_client_zip_cases_get_a_sentence_not_a_bare_error(launched, case, words):
+    """Zips that once gave a bare "Error" in the Train tab: now the reason, shown as text."""
+    client, service, _ = launched
+    archive = Path(__file__).parent / "data" / "cases" / case
+    if words is None:  # HTML class names train; the page shows them as text
+        job = client.submit(**train_args(archive))
+        final = job.outputs()[-1] if job.outputs() else job.result()
+        assert "<img" not in final[0] and "<img" not in final[3]
+        assert service.job.status == "finished", service.job.message
+        return
+    with pytest.raises(Exception, match=words):
+        client.predict(**train_args(archive))
