@@ -252,13 +252,24 @@ def model_card(metadata: dict) -> str:
     return "\n".join(lines)
 
 
+def picture(path: Path):
+    """A run's picture as pixels, or None: the page gets a copy in Gradio's cache, never a
+    path into the state folder (which the server does not serve; see ``launch_options``)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError):
+        return None
+
+
 def served_model_view(service):
     folder = service.served_folder()
-    curves, confusion = folder / "curves.png", folder / "confusion.png"
     return (
         model_card(service.served_metadata()),
-        str(curves) if curves.is_file() else None,
-        str(confusion) if confusion.is_file() else None,
+        picture(folder / "curves.png"),
+        picture(folder / "confusion.png"),
     )
 
 
@@ -324,7 +335,15 @@ def zip_run(folder: Path, downloads: Path) -> str:
     """
     shutil.rmtree(downloads, ignore_errors=True)
     downloads.mkdir(parents=True)
-    return shutil.make_archive(str(downloads / folder.name), "zip", root_dir=folder)
+    # Written under another name and renamed when complete: a full disk leaves no
+    # truncated archive to be served.  Raises OSError, which the caller reports.
+    staging = downloads / f".{folder.name}.partial"
+    try:
+        written = shutil.make_archive(str(staging), "zip", root_dir=folder)
+        return str(Path(written).replace(downloads / f"{folder.name}.zip"))
+    except BaseException:
+        shutil.rmtree(downloads, ignore_errors=True)
+        raise
 
 
 def resolve_training_data(service, state_dir: Path, source: str, upload, server_folder: str):
@@ -361,6 +380,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     """Build the Blocks around ``service`` (a ``rps.service.ModelService`` or a test fake)."""
     policy = policy or TrainingPolicy(enabled=True)
     state_dir = Path(state_dir or tempfile.mkdtemp(prefix="rps-app-"))
+    # Model downloads are written outside the state folder, which the server never serves;
+    # Gradio copies each into its cache under an unguessable name.
+    downloads = Path(tempfile.mkdtemp(prefix="rps-downloads-"))
 
     # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
     with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
@@ -473,10 +495,18 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                         raise user_error(job.message)
                     return
                 folder_path = job.result.folder
+                summary = results_text(job)
+                try:
+                    archive = zip_run(folder_path, downloads)
+                except OSError as error:  # a full or read-only disk: the run itself is saved
+                    log.warning("the download of run %s could not be written: %s", job.run_id, error)
+                    archive = None
+                    summary += (f"\n\nThe download could not be written ({error.strerror or error}); the "
+                                f"run is saved as `{job.run_id}` and can still be served.")
                 yield (progress_text(job), curves_frame(job.result.history, "loss"),
-                       curves_frame(job.result.history, "accuracy"), results_text(job),
-                       str(folder_path / "confusion.png"), str(folder_path / "curves.png"),
-                       zip_run(folder_path, state_dir / "downloads"), job.run_id, gr.update(interactive=True))
+                       curves_frame(job.result.history, "accuracy"), summary,
+                       picture(folder_path / "confusion.png"), picture(folder_path / "curves.png"),
+                       archive, job.run_id, gr.update(interactive=True))
 
             architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
                                 api_visibility="private")
@@ -540,7 +570,10 @@ def launch_options(state_dir: Path) -> dict:
         "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         "max_file_size": MAX_FILE_BYTES * 25,  # dataset zips; photos are checked again at 40 MB
-        "allowed_paths": [str(state_dir)],
+        # Nothing of the state folder (runs, served.json, uploads being unpacked) is served:
+        # the pages get copies of what they show (``picture``, ``zip_run``).
+        "allowed_paths": [],
+        "blocked_paths": [str(state_dir)],
     }
 
 

@@ -151,7 +151,7 @@ def launched(tiny_model, tmp_path_factory):
     service = ModelService(state, bundled_model=tiny_model)
     demo = app.create_app(service, state_dir=state)
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,
-                        allowed_paths=[str(state)], quiet=True)
+                        blocked_paths=[str(state)], quiet=True)
     try:
         yield Client(demo.local_url, verbose=False), service, tmp_path_factory.mktemp("uploads")
     finally:
@@ -307,3 +307,40 @@ def test_client_zip_cases_get_a_sentence_not_a_bare_error(launched, case, words)
         return
     with pytest.raises(Exception, match=words):
         client.predict(**train_args(archive))
+
+
+def test_a_download_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatch):
+    """A full disk while zipping: the error reaches the caller, and no partial archive stays."""
+    import shutil
+
+    (tmp_path / "run-a").mkdir()
+    (tmp_path / "run-a" / "model.json").write_text("{}")
+    real = shutil.make_archive
+
+    def disk_full(base_name, *args, **kwargs):
+        Path(base_name + ".zip").write_bytes(b"PK\3\4 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shutil, "make_archive", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        app.zip_run(tmp_path / "run-a", tmp_path / "downloads")
+    assert not (tmp_path / "downloads").exists()
+    monkeypatch.setattr(shutil, "make_archive", real)
+    assert Path(app.zip_run(tmp_path / "run-a", tmp_path / "downloads")).name == "run-a.zip"
+
+
+def test_the_state_folder_is_not_served(launched):
+    """Runs, served.json and the model files download from nowhere, with or without a session;
+    the finished run's pictures and archive reach the page as copies."""
+    import httpx
+
+    client, service, _ = launched
+    state = service.state_dir
+    (state / "served.json").write_text('{"run_id": "x"}') if not (state / "served.json").exists() else None
+    secrets = [state / "served.json", *state.glob("runs/*/model.keras"), *state.glob("runs/*/model.json")]
+    assert secrets
+    for path in secrets:
+        for prefix in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
+            response = httpx.get(client.src.rstrip("/") + prefix + str(path))
+            assert response.status_code in (403, 404), (prefix, path, response.status_code)
+            assert b'"run_id":' not in response.content and not response.content.startswith(b"PK")

@@ -199,7 +199,7 @@ def client(tiny_model, tmp_path_factory):
     state = tmp_path_factory.mktemp("bad-inputs-state")
     demo = app.create_app(ModelService(state, bundled_model=tiny_model), state_dir=state)
     demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1",
-                        allowed_paths=[str(state)])
+                        blocked_paths=[str(state)])
     try:
         yield Client(demo.local_url, verbose=False)
     finally:

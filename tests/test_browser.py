@@ -36,7 +36,7 @@ def server(tmp_path_factory):
     state = tmp_path_factory.mktemp("browser-state")
     demo = app.create_app(ModelService(state), state_dir=state)
     demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                        allowed_paths=[str(state)])
+                        blocked_paths=[str(state)])
     try:
         yield demo.local_url
     finally:
