@@ -7,7 +7,10 @@ or missing promoted model at start-up falls back to the bundled one.
 
 Only one training runs at a time, in a background thread that the UI polls; a second request
 gets ``TrainingBusyError``.  Runs live under ``state_dir/runs/<run id>``; run ids are made here,
-never taken from a request.
+never taken from a request.  Uploaded zips are unpacked under ``state_dir/uploads`` and removed
+when their run ends; what a killed process left there, half-written runs
+(``runs/.<id>.partial-*``) and half-written pointers (``.served-*``) are removed at start-up,
+before any job of this process exists.
 """
 
 from __future__ import annotations
@@ -79,12 +82,28 @@ class ModelService:
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.uploads_dir = self.state_dir / "uploads"
+        self.uploads_dir.mkdir(exist_ok=True)
+        self.removed_leftovers = self._remove_leftovers()
         self.bundled_model = Path(bundled_model)
         self.data_root = Path(data_root).resolve() if data_root else None
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
         self.startup_warning = ""
         self._predictor = self._load_served_at_startup()
+
+    def _remove_leftovers(self) -> list[str]:
+        """Delete what an earlier process left half-done; return the names removed."""
+        leftovers = [*self.uploads_dir.iterdir(), *self.runs_dir.glob(".*.partial-*"),
+                     *self.state_dir.glob(".served-*")]
+        for path in leftovers:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if leftovers:
+            log.info("removed %d leftovers of an earlier process", len(leftovers))
+        return [path.name for path in leftovers]
 
     # --- serving -------------------------------------------------------------------------
 
@@ -130,9 +149,20 @@ class ModelService:
         folder = self._run_folder(run_id)
         candidate = Predictor(folder)  # load and check before touching what is served
         pointer = self.state_dir / SERVED_POINTER
-        handle, temporary = tempfile.mkstemp(dir=self.state_dir, prefix=".served-")
-        with os.fdopen(handle, "w") as stream:
-            json.dump({"run_id": run_id}, stream)
+        temporary = None
+        try:
+            handle, temporary = tempfile.mkstemp(dir=self.state_dir, prefix=".served-")
+            with os.fdopen(handle, "w") as stream:
+                json.dump({"run_id": run_id}, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+        except OSError as error:  # a full or read-only disk
+            if temporary:
+                Path(temporary).unlink(missing_ok=True)
+            raise ModelFileError(
+                f"Could not record the new served model ({error.strerror or error}); the previous "
+                "model still serves. Free disk space in the state folder and try again."
+            ) from None
         with self._lock:
             os.replace(temporary, pointer)
             self._predictor = candidate
@@ -176,7 +206,7 @@ class ModelService:
             job = TrainingJob(run_id, self.runs_dir / run_id, config, describe_device(config.devices))
             self._job = job
         try:
-            job.unpack_dir = Path(tempfile.mkdtemp(prefix="rps-upload-"))
+            job.unpack_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=self.uploads_dir))
             dataset = source if isinstance(source, Dataset) else open_dataset(
                 source, job.unpack_dir, verify=not config.skip_unreadable)
         except BaseException as error:

@@ -51,6 +51,13 @@ def test_killing_the_process_during_training_leaves_everything_loadable(tmp_path
     # No run folder claims to be complete; the hidden staging area is all a kill can leave.
     visible = [p for p in (state / "runs").iterdir() if not p.name.startswith(".")]
     assert visible == []
+    # What a kill leaves: a half-written run, an unpacked upload, a half-written pointer.
+    (state / "runs" / ".20260101-000000-abcdef.partial-x1").mkdir()
+    (state / "uploads" / "20260101-000000-abcdef-x2" / "unpacked").mkdir(parents=True)
+    (state / ".served-x3").write_text("{")
     restarted = ModelService(state, bundled_model=tiny_model)
     assert restarted.served_folder() == tiny_model
+    assert list((state / "uploads").iterdir()) == []
+    assert [p for p in (state / "runs").iterdir() if p.name.startswith(".")] == []
+    assert not list(state.glob(".served-*")) and len(restarted.removed_leftovers) >= 3
     assert load_bundle(tiny_model).class_names == ["paper", "rock", "scissors"]

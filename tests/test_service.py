@@ -143,24 +143,43 @@ def test_a_job_reads_done_only_once_its_upload_is_removed(service, tmp_path, mon
 
 
 def test_unpacked_uploads_are_removed_whatever_the_ending(service, tmp_path, monkeypatch):
-    """An uploaded zip is unpacked to a temporary folder that goes when the run ends:
+    """An uploaded zip is unpacked to a folder of the state that goes when the run ends:
     finished, stopped, or refused for a bad layout."""
-    import tempfile
-
     from conftest import zip_folder
 
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    scratch = service.uploads_dir
     good = zip_folder(write_kaggle_layout(tmp_path / "good"), tmp_path / "good.zip")
     write_kaggle_layout(tmp_path / "one-class")
     bad = zip_folder(tmp_path / "one-class" / "train" / "rock", tmp_path / "bad.zip", "rock/")
 
     wait_until_done(service.start_training(good, TINY))
     job = service.start_training(good, SLOW)
-    assert list(scratch.glob("rps-upload-*"))  # unpacked while it runs
+    assert list(scratch.iterdir())  # unpacked while it runs
     service.stop_training()
     wait_until_done(job)
     with pytest.raises(DatasetError):
         service.start_training(bad, TINY)
     assert not list(scratch.iterdir())
+
+
+def test_promotion_on_a_full_disk_keeps_the_previous_model(service, tmp_path, monkeypatch):
+    import json
+    import os
+
+    from rps.errors import ModelFileError
+
+    job = service.start_training(write_kaggle_layout(tmp_path / "data"), TINY)
+    wait_until_done(job)
+    before = service.served_folder()
+    real_dump = json.dump
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", disk_full)
+    with pytest.raises(ModelFileError, match="No space left on device.*previous model still serves"):
+        service.promote(job.run_id)
+    monkeypatch.setattr(json, "dump", real_dump)
+    assert service.served_folder() == before
+    assert not list(service.state_dir.glob(".served-*"))
+    assert not (service.state_dir / "served.json").exists() or os.path.getsize(service.state_dir / "served.json")
