@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import html
 import logging
@@ -355,7 +356,8 @@ def resolve_training_data(service, state_dir: Path, source: str, upload, server_
             raise user_error("The upload must be a .zip file.")
         return path
     if source == "Kaggle: the study's dataset":
-        return download_dataset(state_dir / "kaggle")
+        # Fetched inside the training slot (rps.service), once, with its own progress line.
+        return functools.partial(download_dataset, state_dir / "kaggle")
     return service.resolve_server_folder(server_folder or "")
 
 

@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class TrainingJob:
     device: str
     recorder: ProgressRecorder = field(default_factory=ProgressRecorder)
     stop_event: threading.Event = field(default_factory=threading.Event)
-    status: str = "starting"  # starting, running, finished, stopped, failed
+    status: str = "starting"  # starting, downloading, running, finished, stopped, failed
     message: str = ""
     result: TrainResult | None = None
     dataset_description: str = ""
@@ -195,8 +196,16 @@ class ModelService:
     def job(self) -> TrainingJob | None:
         return self._job
 
-    def start_training(self, source: Path | Dataset, config: TrainConfig) -> TrainingJob:
-        """Open the data and start training in the background; one run at a time."""
+    def start_training(self, source: Path | Dataset | Callable[[], Path], config: TrainConfig) -> TrainingJob:
+        """Open the data and start training in the background; one run at a time.
+
+        ``source``: a dataset folder or zip, a ``Dataset``, or a function that fetches one
+        (the Kaggle download) and returns its folder.  A function runs inside the training
+        slot, in the job's thread (status ``"downloading"``), so two first requests never
+        download into the same folder; its failure fails the job with its message.  Raises
+        ``TrainingBusyError`` while another job runs, and ``RpsError`` for data that cannot be
+        opened (folder or zip sources are opened before this returns).
+        """
         with self._lock:
             if self._job is not None and not self._job.done:
                 raise TrainingBusyError(
@@ -205,19 +214,54 @@ class ModelService:
             run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
             job = TrainingJob(run_id, self.runs_dir / run_id, config, describe_device(config.devices))
             self._job = job
+        if callable(source) and not isinstance(source, (Path, Dataset)):
+            job.status = "downloading"
+            job.dataset_description = "downloading the dataset"
+            job.thread = threading.Thread(target=self._fetch_and_run, args=(job, source), daemon=True,
+                                          name="training")
+            job.thread.start()
+            return job
         try:
-            job.unpack_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=self.uploads_dir))
-            dataset = source if isinstance(source, Dataset) else open_dataset(
-                source, job.unpack_dir, verify=not config.skip_unreadable)
+            dataset = self._open(job, source)
         except BaseException as error:
             job.status, job.message = "failed", str(error)
+            raise
+        self._begin(job, dataset)
+        return job
+
+    def _open(self, job: TrainingJob, source: Path | Dataset) -> Dataset:
+        if isinstance(source, Dataset):
+            return source
+        job.unpack_dir = Path(tempfile.mkdtemp(prefix=f"{job.run_id}-", dir=self.uploads_dir))
+        try:
+            return open_dataset(source, job.unpack_dir, verify=not job.config.skip_unreadable)
+        except BaseException:
             shutil.rmtree(job.unpack_dir, ignore_errors=True)
             raise
+
+    def _begin(self, job: TrainingJob, dataset: Dataset) -> None:
         job.dataset_description = dataset.describe()
-        job.thread = threading.Thread(target=self._run, args=(job, dataset), daemon=True, name="training")
         job.status = "running"
-        job.thread.start()
-        return job
+        if job.thread is None:
+            job.thread = threading.Thread(target=self._run, args=(job, dataset), daemon=True, name="training")
+            job.thread.start()
+        else:  # already in the job's own thread (after a download)
+            self._run(job, dataset)
+
+    def _fetch_and_run(self, job: TrainingJob, fetch: Callable[[], Path]) -> None:
+        try:
+            dataset = self._open(job, fetch())
+        except RpsError as error:
+            job.status, job.message = "failed", str(error)
+            return
+        except Exception as error:  # a server must survive any failure of one download
+            log.exception("fetching the data of %s failed", job.run_id)
+            job.status, job.message = "failed", f"Fetching the data failed: {type(error).__name__}: {error}"
+            return
+        if job.stop_event.is_set():
+            job.status, job.message = "stopped", "Training was stopped; no model was saved."
+            return
+        self._begin(job, dataset)
 
     def _run(self, job: TrainingJob, dataset: Dataset) -> None:
         status, message = "failed", "Training failed."

@@ -183,3 +183,34 @@ def test_promotion_on_a_full_disk_keeps_the_previous_model(service, tmp_path, mo
     assert service.served_folder() == before
     assert not list(service.state_dir.glob(".served-*"))
     assert not (service.state_dir / "served.json").exists() or os.path.getsize(service.state_dir / "served.json")
+
+
+def test_a_download_runs_inside_the_training_slot_once(service, tmp_path):
+    """Two first requests for a download: the second is refused while the first downloads, so
+    they never share a download folder; the download's failure fails the job with its text."""
+    import threading
+
+    from rps.errors import CredentialsError
+
+    release = threading.Event()
+    calls = []
+
+    def slow_download():
+        calls.append(1)
+        release.wait(30)
+        return write_kaggle_layout(tmp_path / "downloaded")
+
+    job = service.start_training(slow_download, TINY)
+    assert job.status == "downloading" and not job.done
+    with pytest.raises(TrainingBusyError):
+        service.start_training(slow_download, TINY)
+    release.set()
+    wait_until_done(job)
+    assert job.status == "finished" and calls == [1]
+
+    def no_credentials():
+        raise CredentialsError("Kaggle credentials were not found.")
+
+    failed = service.start_training(no_credentials, TINY)
+    wait_until_done(failed)
+    assert failed.status == "failed" and "credentials were not found" in failed.message
