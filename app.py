@@ -581,4 +581,6 @@ def launch_options(state_dir: Path) -> dict:
 
 if __name__ == "__main__":
     app, state = build_from_environment()
+    # One line instead of TensorFlow's device probing (silenced above): what runs, and where.
+    print(f"rps: training device {describe_device()}; state folder {state}", flush=True)
     app.queue(default_concurrency_limit=8).launch(**launch_options(state))

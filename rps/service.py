@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from rps.datasets import Dataset, open_dataset
 from rps.devices import describe_device
 from rps.errors import DatasetError, ModelFileError, RpsError, TrainingBusyError, TrainingStopped
 from rps.images import ImageInput
+from rps.memory import check_training_memory
 from rps.prediction import SHIPPED_MODEL, Prediction, Predictor
 from rps.training import TrainResult, train
 
@@ -62,6 +63,7 @@ class TrainingJob:
     started_at: float = field(default_factory=time.time)
     thread: threading.Thread | None = None
     unpack_dir: Path | None = None  # where an uploaded zip was unpacked; removed at the end
+    memory_estimate: int | None = None  # bytes, rps.memory.estimate_training_bytes
 
     @property
     def done(self) -> bool:
@@ -79,6 +81,7 @@ class ModelService:
         state_dir: Path | str,
         bundled_model: Path | str = SHIPPED_MODEL,
         data_root: Path | str | None = None,
+        environ: Mapping[str, str] = os.environ,
     ):
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
@@ -88,6 +91,7 @@ class ModelService:
         self.removed_leftovers = self._remove_leftovers()
         self.bundled_model = Path(bundled_model)
         self.data_root = Path(data_root).resolve() if data_root else None
+        self.environ = environ  # RPS_MAX_TRAIN_MEMORY (rps.memory)
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
         self.startup_warning = ""
@@ -223,11 +227,20 @@ class ModelService:
             return job
         try:
             dataset = self._open(job, source)
+            self._check_memory(job, dataset)
         except BaseException as error:
             job.status, job.message = "failed", str(error)
+            if job.unpack_dir:
+                shutil.rmtree(job.unpack_dir, ignore_errors=True)
             raise
         self._begin(job, dataset)
         return job
+
+    def _check_memory(self, job: TrainingJob, dataset: Dataset) -> None:
+        """Refuse a training whose estimated peak exceeds the server's budget (``rps.memory``)."""
+        photos = sum(len(split) for split in (dataset.train, dataset.validation, dataset.test) if split)
+        job.memory_estimate = check_training_memory(job.config, len(dataset.class_names), photos,
+                                                    self.environ)
 
     def _open(self, job: TrainingJob, source: Path | Dataset) -> Dataset:
         if isinstance(source, Dataset):
@@ -251,8 +264,11 @@ class ModelService:
     def _fetch_and_run(self, job: TrainingJob, fetch: Callable[[], Path]) -> None:
         try:
             dataset = self._open(job, fetch())
+            self._check_memory(job, dataset)
         except RpsError as error:
             job.status, job.message = "failed", str(error)
+            if job.unpack_dir:
+                shutil.rmtree(job.unpack_dir, ignore_errors=True)
             return
         except Exception as error:  # a server must survive any failure of one download
             log.exception("fetching the data of %s failed", job.run_id)

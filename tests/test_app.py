@@ -344,3 +344,37 @@ def test_the_state_folder_is_not_served(launched):
             response = httpx.get(client.src.rstrip("/") + prefix + str(path))
             assert response.status_code in (403, 404), (prefix, path, response.status_code)
             assert b'"run_id":' not in response.content and not response.content.startswith(b"PK")
+
+
+def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
+    """``python app.py`` on a machine without a GPU: one line names the device, and none of
+    TensorFlow's CUDA probing ("failed call to cuInit") reaches the log."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {**os.environ, "RPS_STATE_DIR": str(tmp_path / "state"), "GRADIO_SERVER_PORT": str(port)}
+    environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=Path(app.__file__).parent, env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Running on" in line:
+                break
+    finally:
+        process.kill()
+        process.wait()
+    log = "".join(lines)
+    assert "Running on" in log, log
+    assert "training device" in log
+    assert "cuInit" not in log and "CUDA" not in log, log

@@ -214,3 +214,40 @@ def test_a_download_runs_inside_the_training_slot_once(service, tmp_path):
     failed = service.start_training(no_credentials, TINY)
     wait_until_done(failed)
     assert failed.status == "failed" and "credentials were not found" in failed.message
+
+
+def test_a_training_over_the_memory_budget_is_refused_at_start(tmp_path, tiny_model):
+    """The estimate and the budget are in the message; nothing runs and nothing is left."""
+    from rps.errors import ConfigError
+    from rps.memory import estimate_training_bytes
+
+    data = write_kaggle_layout(tmp_path / "data")
+    big = TrainConfig(architecture="improved", input="image", image_size=512, batch_size=64, epochs=1,
+                      augmentation="none")
+    service = ModelService(tmp_path / "state", bundled_model=tiny_model,
+                           environ={"RPS_MAX_TRAIN_MEMORY": "4G"})
+    with pytest.raises(ConfigError, match=r"about \d+\.\d GB .* allows 4\.0 GB \(RPS_MAX_TRAIN_MEMORY\)"):
+        service.start_training(data, big)
+    assert service.job.status == "failed" and list(service.uploads_dir.iterdir()) == []
+    # A small training fits the same budget; the estimate grows with batch and input size.
+    job = service.start_training(data, TINY)
+    wait_until_done(job)
+    assert job.status == "finished" and 0 < job.memory_estimate < 4 * 2**30
+    assert estimate_training_bytes(big, 3, 30) > estimate_training_bytes(TINY, 3, 30)
+
+
+@pytest.mark.parametrize("text,expected", [("4G", 4 * 2**30), ("3500M", 3500 * 2**20), ("2.5GB", int(2.5 * 2**30)),
+                                           ("1048576", 2**20)])
+def test_memory_sizes_parse(text, expected):
+    from rps.memory import parse_size
+
+    assert parse_size(text) == expected
+
+
+def test_a_bad_memory_setting_is_a_sentence():
+    from rps.errors import ConfigError
+    from rps.memory import DEFAULT_BUDGET_SHARE, physical_memory_bytes, training_budget_bytes
+
+    with pytest.raises(ConfigError, match="RPS_MAX_TRAIN_MEMORY must be a size"):
+        training_budget_bytes({"RPS_MAX_TRAIN_MEMORY": "lots"})
+    assert training_budget_bytes({}) == int(physical_memory_bytes() * DEFAULT_BUDGET_SHARE)
