@@ -27,6 +27,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rps.native_logs import native_stderr_silenced  # noqa: E402
@@ -60,6 +61,57 @@ POLL_SECONDS = 1.0
 # The Classify and Live labels show this many of the most probable classes, whatever the
 # served model has (3 for rock, paper, scissors; a 27-letter alphabet shows its top 5).
 TOP_CLASSES = 5
+
+
+class ImageFiles:
+    """PNG files of result images, written atomically under their content's hash.
+
+    Gradio writes an image a handler returns as an array to a file named by its content's
+    hash, in place (``processing_utils.save_pil_to_cache``): when two visitors get the same
+    image at once (the same example clicked), one request rewrites the file while the other's
+    response streams it, and that download fails ("peer closed connection", 12 to 16% of
+    requests with 32 clients).  A path returned instead is copied into Gradio's cache under a
+    temporary name and renamed, which is atomic; so handlers return paths from here.  Files
+    older than ``max_age_seconds`` are removed now and then (Gradio has copied them by then).
+    """
+
+    def __init__(self, folder: Path | None = None, max_age_seconds: float = 300.0):
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="rps-images-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_age_seconds = max_age_seconds
+        self._writes = 0
+
+    def path(self, image) -> str | None:
+        """The file holding ``image`` (RGB uint8 array), or None for None."""
+        if image is None:
+            return None
+        import hashlib
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "PNG")
+        data = buffer.getvalue()
+        target = self.folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        if not target.exists():
+            handle, staging = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(staging, target)
+        self._writes += 1
+        if self._writes % 200 == 0:
+            self.prune()
+        return str(target)
+
+    def prune(self) -> None:
+        limit = time.time() - self.max_age_seconds
+        for path in self.folder.iterdir():
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+            except OSError:
+                pass
 
 
 def user_error(message: str) -> gr.Error:
@@ -191,8 +243,9 @@ def label_value(prediction):
     return dict(sorted(prediction.items(), key=lambda item: -item[1])[:TOP_CLASSES])
 
 
-def classify_image(service, image_path):
-    """The label and the crop the model saw (None when the photo was declined)."""
+def classify_image(service, image_path, files: ImageFiles | None = None):
+    """The label and the crop the model saw (None when the photo was declined); with
+    ``files``, the crop as the path of a PNG written atomically (``ImageFiles``)."""
     if image_path is None:
         return None, None
     try:
@@ -201,10 +254,10 @@ def classify_image(service, image_path):
         raise user_error(str(error)) from None
     except Exception as error:
         raise unexpected_error("Classifying the photo", error) from None
-    return label_value(prediction), prediction.crop
+    return label_value(prediction), files.path(prediction.crop) if files else prediction.crop
 
 
-def live_classify(service, frame, recent):
+def live_classify(service, frame, recent, files: ImageFiles | None = None):
     """One webcam frame: label, crop seen, frames per second achieved, this viewer's frame times."""
     recent = list(recent or [])[-19:]
     if frame is None or is_blank(frame):  # a camera starting up sends black frames
@@ -219,7 +272,8 @@ def live_classify(service, frame, recent):
     recent.append(time.monotonic())
     span = recent[-1] - recent[0]
     rate = (len(recent) - 1) / span if span > 0 else 0.0
-    return label_value(prediction), prediction.crop, f"{rate:.1f} labelled frames per second", recent
+    seen = files.path(prediction.crop) if files else prediction.crop
+    return label_value(prediction), seen, f"{rate:.1f} labelled frames per second", recent
 
 
 # --- model card ----------------------------------------------------------------------------
@@ -385,6 +439,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     # Model downloads are written outside the state folder, which the server never serves;
     # Gradio copies each into its cache under an unguessable name.
     downloads = Path(tempfile.mkdtemp(prefix="rps-downloads-"))
+    seen_files = ImageFiles()
 
     # Uploaded photos and zips are deleted from Gradio's cache an hour after they arrive.
     with gr.Blocks(title="Rock Paper Scissors", delete_cache=(600, 3600)) as demo:
@@ -406,7 +461,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     label = gr.Label(label="Prediction", elem_id="prediction")
                     seen = gr.Image(label="The hand the model saw", interactive=False, height=200,
                                     elem_id="seen")
-            photo.change(lambda path: classify_image(service, path), photo, [label, seen],
+            photo.change(lambda path: classify_image(service, path, seen_files), photo, [label, seen],
                          api_name="classify", concurrency_limit=8)
 
         with gr.Tab("Live"):
@@ -420,7 +475,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                          elem_id="live-seen")
                     fps = gr.Markdown("", elem_id="fps")
             recent = gr.State(None)
-            camera.stream(lambda frame, history: live_classify(service, frame, history),
+            camera.stream(lambda frame, history: live_classify(service, frame, history, seen_files),
                           [camera, recent], [live_label, live_seen, fps, recent], api_name="live",
                           stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16,
                           show_progress="hidden")

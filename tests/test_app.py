@@ -378,3 +378,33 @@ def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
     assert "Running on" in log, log
     assert "training device" in log
     assert "cuInit" not in log and "CUDA" not in log, log
+
+
+def test_concurrent_uploads_of_the_same_photo_all_succeed(launched):
+    """Visitors classifying the same file at once (the same example clicked): every request is
+    answered with its picture.  Gradio's in-place write of identical result images used to fail
+    some of these downloads mid-stream."""
+    import threading
+
+    client, _, _ = launched
+    example = str(sorted(EXAMPLES.glob("*.png"))[0])
+    failures, answered = [], []
+    start = threading.Barrier(16)
+
+    def visitor():
+        own = Client(client.src, verbose=False, ssl_verify=False)
+        start.wait()
+        for _ in range(4):
+            try:
+                result, seen = own.predict(handle_file(example), api_name="/classify")
+                assert result["label"] and Path(seen).stat().st_size > 0
+                answered.append(1)
+            except Exception as error:  # noqa: BLE001 - every failure is what this test counts
+                failures.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=visitor) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(answered) == 64
