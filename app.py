@@ -319,10 +319,19 @@ def picture(path: Path):
         return None
 
 
+def history_text(history: list[dict]) -> str:
+    """The served-model history, newest first, as Markdown."""
+    if not history:
+        return "\n\n### Served history\nThe bundled model has served since the start."
+    rows = [f"| {entry.get('served_at', '?')} | `{escape_markdown(entry['model'])}` |" for entry in reversed(history)]
+    return "\n\n### Served history (newest first)\n| since | model |\n|---|---|\n" + "\n".join(rows[:20])
+
+
 def served_model_view(service):
     folder = service.served_folder()
+    history = service.served_history() if hasattr(service, "served_history") else []
     return (
-        model_card(service.served_metadata()),
+        model_card(service.served_metadata()) + history_text(history),
         picture(folder / "curves.png"),
         picture(folder / "confusion.png"),
     )
@@ -372,6 +381,11 @@ def results_text(job) -> str:
         for name, scores in result.evaluation.per_class.items():
             lines.append(f"- {escape_markdown(name)}: precision {scores['precision']:.2f}, "
                          f"recall {scores['recall']:.2f}, F1 {scores['f1']:.2f}")
+    comparison = getattr(job, "comparison", None)
+    if comparison:
+        lines.append(f"\nOn this run's {comparison['split']} photos ({comparison['photos']}): the new model "
+                     f"**{comparison['new_accuracy']:.2%}**, the model serving now "
+                     f"(`{escape_markdown(comparison['served_model'])}`) **{comparison['served_accuracy']:.2%}**.")
     dataset = result.metadata.get("dataset", {})
     if dataset.get("validation_split"):
         lines.append(f"\nValidation data: {dataset['validation_split']}.")
@@ -520,6 +534,10 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
             with gr.Row():
                 run_id = gr.Textbox(label="Finished run", interactive=False)
                 promote = gr.Button("Serve this model to everyone", interactive=False)
+            with gr.Row(visible=False) as confirm_row:
+                confirm_text = gr.Markdown()
+                confirm = gr.Button("Yes, serve it to every visitor", variant="stop")
+                cancel = gr.Button("Cancel")
 
             def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
                              size, augment, input_mode="hand", skip_files=False):
@@ -582,6 +600,9 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
         with gr.Tab("Model"):
             card = gr.Markdown()
             with gr.Row():
+                serve_previous = gr.Button("Serve the previous model", interactive=policy.enabled)
+                serve_bundled = gr.Button("Serve the bundled model", interactive=policy.enabled)
+            with gr.Row():
                 card_curves = gr.Image(label="Training curves", interactive=False)
                 card_confusion = gr.Image(label="Confusion matrix", interactive=False)
             demo.load(lambda: served_model_view(service), None, [card, card_curves, card_confusion],
@@ -600,7 +621,43 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
             gr.Info("The new model now serves every visitor.")
             return served_model_view(service)
 
-        promote.click(promote_run, [token, run_id], [card, card_curves, card_confusion], api_name="promote")
+        def ask_to_promote(chosen_run):
+            """The question before a promotion, with what it would change (``results_text``)."""
+            if not chosen_run:
+                raise user_error("Finish a training first.")
+            job = service.job
+            comparison = getattr(job, "comparison", None) if job and job.run_id == chosen_run else None
+            change = ""
+            if comparison:
+                change = (f" On this run's {comparison['split']} photos it scores "
+                          f"{comparison['new_accuracy']:.2%}; the model serving now scores "
+                          f"{comparison['served_accuracy']:.2%}.")
+            return (gr.update(visible=True),
+                    f"Serve run `{escape_markdown(chosen_run)}` to every visitor?{change} "
+                    "The Model tab can go back to the previous or the bundled model.")
+
+        def change_served(token_text, action, done_text):
+            policy.check(token_text)
+            try:
+                action()
+            except RpsError as error:
+                raise user_error(str(error)) from None
+            except Exception as error:
+                raise unexpected_error("Changing the served model", error) from None
+            gr.Info(done_text)
+            return served_model_view(service)
+
+        model_view = [card, card_curves, card_confusion]
+        promote.click(ask_to_promote, run_id, [confirm_row, confirm_text], api_visibility="private")
+        cancel.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
+        confirm.click(promote_run, [token, run_id], model_view, api_name="promote").then(
+            lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
+        serve_previous.click(lambda token_text: change_served(token_text, service.serve_previous,
+                                                              "The previous model serves every visitor again."),
+                             token, model_view, api_name="serve_previous")
+        serve_bundled.click(lambda token_text: change_served(token_text, service.serve_bundled,
+                                                             "The bundled model serves every visitor again."),
+                            token, model_view, api_name="serve_bundled")
 
     return demo
 

@@ -1,8 +1,13 @@
-"""Load: many concurrent clients on /classify, first alone, then while a training runs.
+"""Load: many concurrent clients on /classify sending the same photo: alone, while a
+training runs, and while 4 live viewers stream.
 
-Each client is its own ``gradio_client.Client`` (its own session) looping over the example
-images for ``--seconds``; every answer is checked (a label among the classes).  Reports answered
-requests, failures, throughput and p50/p95 latency for both phases.  Loopback only.
+Each client is its own ``gradio_client.Client`` (its own session) sending **the same file**
+(the first example image) for ``--seconds``: the case of visitors clicking the same example,
+which once failed 12 to 16% of requests.  Every answer is checked (a label among the classes,
+and the picture of the crop downloaded).  The live viewers each send a webcam-sized frame to
+``/live`` ten times a second.  Reports answered requests, failures, throughput, p50/p95
+latency and the process's peak resident memory (server and clients share this process, so
+it is an upper bound for the server) per phase.  Loopback only.
 
     python bench/load.py [--clients 50] [--seconds 60]
 """
@@ -10,16 +15,72 @@ requests, failures, throughput and p50/p95 latency for both phases.  Loopback on
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
-from common import ROOT, STUDY_DATA, launched_app, machine, p50_p95, require, save_results
+from common import ROOT, STUDY_DATA, launched_app, machine, p50_p95, peak_rss_mb, require, save_results
+
+EXAMPLE = sorted((ROOT / "assets" / "examples").glob("*.png"))[0]
+
+
+def live_viewers(url: str, viewers: int, stop: threading.Event, started: threading.Event) -> dict:
+    """``viewers`` pages of one headless Chromium, each streaming a fake webcam (a rock, then
+    scissors) on the Live tab until ``stop``; ``started`` is set once all stream.  Returns each
+    page's last shown frames-per-second figure and the labels seen.  (gradio_client cannot
+    call streaming endpoints, so the viewers are real browsers, as in ``app_speed.py``.)"""
+    import re
+
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT / "tests"))  # video.write_y4m, the tests' fake-webcam writer
+    from video import write_y4m
+
+    examples = ROOT / "assets" / "examples"
+    video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"],
+                      Path(tempfile.mkdtemp()) / "cam.y4m")
+    result = {"viewers": viewers, "frames_per_second": [], "labels_seen": set(), "errors": []}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                      f"--use-file-for-fake-video-capture={video}"])
+            pages = []
+            for _ in range(viewers):
+                page = browser.new_page()
+                page.goto(url)
+                page.get_by_role("tab", name="Live").click()
+                page.get_by_text("Click to Access Webcam").click()
+                page.get_by_role("button", name="capture photo").click()
+                pages.append(page)
+            started.set()
+            rates = [0.0] * viewers
+            while not stop.is_set():
+                time.sleep(2.0)
+                for index, page in enumerate(pages):
+                    found = re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text())
+                    if found:
+                        rates[index] = float(found.group(1))
+                    heading = page.locator("#live-prediction h2")
+                    if heading.count():
+                        result["labels_seen"].add(heading.first.inner_text().strip())
+            result["frames_per_second"] = rates
+            browser.close()
+    except Exception as error:  # noqa: BLE001 - reported with the figures
+        result["errors"].append(f"{type(error).__name__}: {error}"[:300])
+        started.set()
+    result["labels_seen"] = sorted(result["labels_seen"])
+    return result
 
 
 def run_clients(url: str, clients: int, seconds: float) -> dict:
     from gradio_client import Client, handle_file
 
-    examples = [handle_file(str(p)) for p in sorted((ROOT / "assets" / "examples").glob("*.png"))]
+    examples = [handle_file(str(EXAMPLE))]  # the same file from every client
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
@@ -44,8 +105,9 @@ def run_clients(url: str, clients: int, seconds: float) -> dict:
         while time.monotonic() < deadline:
             started = time.perf_counter()
             try:
-                result = client.predict(examples[(index + count) % len(examples)], api_name="/classify")
+                result, seen = client.predict(examples[(index + count) % len(examples)], api_name="/classify")
                 assert result["label"] in ("paper", "rock", "scissors"), result
+                assert Path(seen).stat().st_size > 0
                 with lock:
                     latencies.append((time.perf_counter() - started) * 1000)
             except Exception as error:
@@ -67,6 +129,7 @@ def run_clients(url: str, clients: int, seconds: float) -> dict:
         "requests_per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(p50, 1) if latencies else None,
         "p95_ms": round(p95, 1) if latencies else None,
+        "peak_rss_mb_so_far": round(peak_rss_mb()),
     }
 
 
@@ -87,11 +150,23 @@ def main() -> None:
         training["training_status_during"] = job.status
         service.stop_training()
         print("during training", training, flush=True)
-    payload = {"machine": machine(), "alone": alone, "during_training": training}
+        while not job.done:
+            time.sleep(0.5)
+        stop, started, viewers = threading.Event(), threading.Event(), {}
+        watcher = threading.Thread(target=lambda: viewers.update(live_viewers(url, 4, stop, started)))
+        watcher.start()
+        started.wait(300)
+        live = run_clients(url, args.clients, args.seconds)
+        stop.set()
+        watcher.join()
+        live["live_viewers"] = viewers
+        print("with 4 live viewers", live, flush=True)
+    payload = {"machine": machine(), "same_file": EXAMPLE.name, "alone": alone, "during_training": training,
+               "with_4_live_viewers": live}
     save_results("load", payload)
     print(payload["machine"])
     print("| phase | clients | seconds | answered | failures | req/s | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|---|")
-    for phase, row in (("alone", alone), ("during training", training)):
+    for phase, row in (("alone", alone), ("during training", training), ("with 4 live viewers", live)):
         print(f"| {phase} | {row['clients']} | {row['seconds']} | {row['answered']} | {row['failures']} | "
               f"{row['requests_per_second']} | {row['p50_ms']} | {row['p95_ms']} |")
 

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 SERVED_POINTER = "served.json"
+SERVED_HISTORY = "served-history.json"
+BUNDLED = "bundled"  # the served-history name of the model that ships with the app
+MAX_HISTORY = 100
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TrainingJob:
     thread: threading.Thread | None = None
     unpack_dir: Path | None = None  # where an uploaded zip was unpacked; removed at the end
     memory_estimate: int | None = None  # bytes, rps.memory.estimate_training_bytes
+    comparison: dict | None = None  # ModelService._compare_with_served
 
     @property
     def done(self) -> bool:
@@ -150,17 +154,68 @@ class ModelService:
         return self.predictor.bundle.folder
 
     def promote(self, run_id: str) -> dict:
-        """Serve the model of a finished run to everyone, and remember it across restarts."""
-        folder = self._run_folder(run_id)
-        candidate = Predictor(folder)  # load and check before touching what is served
-        pointer = self.state_dir / SERVED_POINTER
+        """Serve the model of a finished run to everyone, and remember it across restarts.
+
+        Raises ``ModelFileError`` for an unknown run, a model that does not load, or a disk
+        that cannot record the change; the served model is then unchanged.
+        """
+        candidate = Predictor(self._run_folder(run_id))  # load and check before touching what is served
+        self._serve(candidate, run_id)
+        return candidate.metadata
+
+    def serve_bundled(self) -> dict:
+        """Serve the model that ships with the app again (the way back from any promotion)."""
+        candidate = self._with_warning(Predictor(self.bundled_model))
+        self._serve(candidate, None)
+        return candidate.metadata
+
+    def serve_previous(self) -> dict:
+        """Serve the model that was served before the current one (a run, or the bundled model).
+
+        Raises ``ModelFileError`` when there is none, or when it can no longer be loaded.
+        """
+        history = self.served_history()
+        current = history[-1]["model"] if history else BUNDLED
+        earlier = [entry["model"] for entry in history[:-1] if entry["model"] != current]
+        if not history or (not earlier and current == BUNDLED):
+            raise ModelFileError("There is no earlier served model to go back to.")
+        previous = earlier[-1] if earlier else BUNDLED
+        if previous == BUNDLED:
+            return self.serve_bundled()
+        return self.promote(previous)
+
+    def served_history(self) -> list[dict]:
+        """Every change of the served model, oldest first: ``{"model": run id or "bundled",
+        "served_at": ISO 8601 UTC}``."""
+        try:
+            history = json.loads((self.state_dir / SERVED_HISTORY).read_text())
+        except (OSError, ValueError):
+            return []
+        return [entry for entry in history if isinstance(entry, dict) and "model" in entry]
+
+    def _serve(self, candidate: Predictor, run_id: str | None) -> None:
+        """Record the choice on disk (atomically), then swap the served model."""
+        entry = {"model": run_id or BUNDLED,
+                 "served_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        history = (self.served_history() + [entry])[-MAX_HISTORY:]
+        with self._lock:
+            self._write_json(SERVED_HISTORY, history)
+            if run_id is None:
+                (self.state_dir / SERVED_POINTER).unlink(missing_ok=True)
+            else:
+                self._write_json(SERVED_POINTER, {"run_id": run_id})
+            self._predictor = candidate
+
+    def _write_json(self, name: str, value) -> None:
+        """Write ``state_dir/name`` atomically; ``ModelFileError`` (nothing changed) on failure."""
         temporary = None
         try:
             handle, temporary = tempfile.mkstemp(dir=self.state_dir, prefix=".served-")
             with os.fdopen(handle, "w") as stream:
-                json.dump({"run_id": run_id}, stream)
+                json.dump(value, stream)
                 stream.flush()
                 os.fsync(stream.fileno())
+            os.replace(temporary, self.state_dir / name)
         except OSError as error:  # a full or read-only disk
             if temporary:
                 Path(temporary).unlink(missing_ok=True)
@@ -168,10 +223,6 @@ class ModelService:
                 f"Could not record the new served model ({error.strerror or error}); the previous "
                 "model still serves. Free disk space in the state folder and try again."
             ) from None
-        with self._lock:
-            os.replace(temporary, pointer)
-            self._predictor = candidate
-        return candidate.metadata
 
     def _run_folder(self, run_id: str) -> Path:
         if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
@@ -286,6 +337,7 @@ class ModelService:
                 dataset, job.config, job.folder, callbacks=[job.recorder],
                 stop_event=job.stop_event, verbose=0,
             )
+            job.comparison = self._compare_with_served(job, dataset)
             status, message = "finished", "Training finished."
         except TrainingStopped as stopped:
             status, message = "stopped", str(stopped)
@@ -299,6 +351,34 @@ class ModelService:
             if job.unpack_dir:
                 shutil.rmtree(job.unpack_dir, ignore_errors=True)
             job.status, job.message = status, message
+
+    def _compare_with_served(self, job: TrainingJob, dataset: Dataset) -> dict | None:
+        """The served model's score on the run's own test split (else its validation photos),
+        beside the new model's: what a promotion would change, measured on the same photos.
+
+        None when the served model has other classes, or anything fails (the run is kept).
+        """
+        served = self.predictor
+        result = job.result
+        split, new = (dataset.test, result.evaluation) if result.evaluation else (None, result.validation)
+        if split is None:
+            split = dataset.validation
+        if split is None or not len(split) or list(served.class_names) != list(dataset.class_names):
+            return None
+        try:
+            from rps.evaluation import evaluate_prepared, prepare_split
+
+            prepared = prepare_split(split.paths, served.preprocessor,
+                                     skip_unreadable=job.config.skip_unreadable)
+            keep = prepared.readable
+            labels = [label for label, kept in zip(split.labels, keep) if kept]
+            old = evaluate_prepared(served.runner, prepared.rows(keep), labels, served.class_names)
+        except Exception:  # noqa: BLE001 - a comparison must never fail the run it compares
+            log.exception("comparing run %s with the served model failed", job.run_id)
+            return None
+        return {"split": "test" if result.evaluation else "validation", "photos": old.count,
+                "new_accuracy": new.accuracy, "served_accuracy": old.accuracy,
+                "served_model": served.bundle.folder.name}
 
     def stop_training(self) -> bool:
         job = self._job

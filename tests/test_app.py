@@ -408,3 +408,31 @@ def test_concurrent_uploads_of_the_same_photo_all_succeed(launched):
     for thread in threads:
         thread.join()
     assert failures == [] and len(answered) == 64
+
+
+def test_client_can_go_back_to_the_bundled_and_the_previous_model(launched, tiny_model):
+    """The Model tab's way back: "Serve the bundled model" and "Serve the previous model",
+    with the same permission as promotion; the card lists the served history."""
+    client, service, _ = launched
+    if not service.served_history():
+        pytest.skip("needs the promotion made by test_client_training_streams_updates_and_finishes")
+    promoted = service.served_folder()
+    card, _, _ = client.predict(None, api_name="/serve_bundled")
+    assert service.served_folder() == tiny_model and "Served history" in card and "`bundled`" in card
+    client.predict(None, api_name="/serve_previous")
+    assert service.served_folder() == promoted
+
+
+def test_promotion_asks_first_and_shows_what_it_would_change():
+    from types import SimpleNamespace
+
+    service = FakeService()
+    service.job = SimpleNamespace(run_id="20260101-000000-abcdef", comparison={
+        "split": "test", "photos": 372, "new_accuracy": 0.9, "served_accuracy": 1.0, "served_model": "model"})
+    demo = app.create_app(service)
+    ask = next(fn for fn in demo.fns.values() if getattr(fn.fn, "__name__", "") == "ask_to_promote").fn
+    shown, question = ask("20260101-000000-abcdef")
+    assert shown["visible"] is True
+    assert "90.00%" in question and "100.00%" in question and "serve" in question.lower()
+    with pytest.raises(gr.Error, match="Finish a training first"):
+        ask("")

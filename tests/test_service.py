@@ -251,3 +251,35 @@ def test_a_bad_memory_setting_is_a_sentence():
     with pytest.raises(ConfigError, match="RPS_MAX_TRAIN_MEMORY must be a size"):
         training_budget_bytes({"RPS_MAX_TRAIN_MEMORY": "lots"})
     assert training_budget_bytes({}) == int(physical_memory_bytes() * DEFAULT_BUDGET_SHARE)
+
+
+def test_promotion_can_be_undone_and_is_remembered(service, tmp_path, tiny_model):
+    """Promote two runs, go back one, then to the bundled model: each change serves at once,
+    survives a restart, and is in the served history."""
+    data = write_kaggle_layout(tmp_path / "data")
+    first = service.start_training(data, TINY)
+    wait_until_done(first)
+    assert first.comparison and first.comparison["photos"] > 0  # the served model on the run's test data
+    assert 0 <= first.comparison["served_accuracy"] <= 1
+    second = service.start_training(data, TINY)
+    wait_until_done(second)
+    service.promote(first.run_id)
+    service.promote(second.run_id)
+    assert service.served_folder().name == second.run_id
+    service.serve_previous()
+    assert service.served_folder().name == first.run_id
+    assert ModelService(tmp_path / "state", bundled_model=tiny_model).served_folder().name == first.run_id
+    service.serve_bundled()
+    assert service.served_folder() == tiny_model
+    assert not (tmp_path / "state" / "served.json").exists()
+    restarted = ModelService(tmp_path / "state", bundled_model=tiny_model)
+    assert restarted.served_folder() == tiny_model
+    assert [entry["model"] for entry in restarted.served_history()] == [
+        first.run_id, second.run_id, first.run_id, "bundled"]
+    restarted.serve_previous()  # back from the bundled model to the run served before it
+    assert restarted.served_folder().name == first.run_id
+
+
+def test_there_is_no_previous_model_at_first(service):
+    with pytest.raises(ModelFileError, match="no earlier served model"):
+        service.serve_previous()
