@@ -430,7 +430,7 @@ def resolve_training_data(service, state_dir: Path, source: str, upload, server_
 
 
 def make_config(architecture, epochs, batch_size, learning_rate, image_size, augmentation,
-                input_mode: str = "hand", skip_unreadable: bool = False) -> TrainConfig:
+                input_mode: str = "hand", skip_unreadable: bool = False, members=1) -> TrainConfig:
     def whole(value):
         return int(value) if value is not None and float(value).is_integer() else value
 
@@ -439,7 +439,7 @@ def make_config(architecture, epochs, batch_size, learning_rate, image_size, aug
     return TrainConfig(
         architecture=architecture, epochs=whole(epochs), batch_size=whole(batch_size),
         learning_rate=rate, image_size=whole(image_size), augmentation=augmentation, input=input_mode,
-        skip_unreadable=bool(skip_unreadable),
+        skip_unreadable=bool(skip_unreadable), members=whole(members if members is not None else 1),
     )
 
 
@@ -515,6 +515,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     input_kind = gr.Radio([("The hand, found first", "hand"), ("The whole photo", "image")],
                                           value=defaults.input, label="What the model sees",
                                           info="Whole photos for gestures that are not hands")
+                    members = gr.Number(defaults.members, label="Models averaged (an ensemble)", precision=0,
+                                        info="Each trains in turn from its own seed; the shipped model averages 3")
                     skip_unreadable = gr.Checkbox(False, label="Skip unreadable files",
                                                   info="Leave out files that cannot be decoded (listed with "
                                                        "the run) instead of stopping")
@@ -540,10 +542,11 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 cancel = gr.Button("Cancel")
 
             def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
-                             size, augment, input_mode="hand", skip_files=False):
+                             size, augment, input_mode="hand", skip_files=False, n_members=1):
                 policy.check(token_text)
                 try:
-                    config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode, skip_files)
+                    config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode, skip_files,
+                                         n_members)
                     yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
                            "", gr.update(interactive=False))
                     data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
@@ -587,7 +590,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                                 api_visibility="private")
             start.click(run_training,
                         [source, upload, server_folder, token, architecture, epochs, batch_size,
-                         learning_rate, image_size, augmentation, input_kind, skip_unreadable],
+                         learning_rate, image_size, augmentation, input_kind, skip_unreadable, members],
                         [progress, loss_plot, accuracy_plot, results, confusion, curves, download, run_id, promote],
                         api_name="train", concurrency_limit=4)
 

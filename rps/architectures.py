@@ -184,6 +184,26 @@ def build_hand(image_size: int, class_count: int) -> keras.Model:
     return keras.Model(keypoints, _classifier_head(x, class_count), name="hand")
 
 
+def average_ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of ``members``' class probabilities.
+
+    The members share their inputs (the same names, shapes and order) and were trained
+    separately (``rps.training``, ``TrainConfig.members``); averaging models that differ only
+    in their random initialisation and data order lowers the variance of the answers, the
+    classic deep-ensemble recipe (Lakshminarayanan et al., NeurIPS 2017).  Saved and served as
+    one Keras model.
+    """
+    if len(members) == 1:
+        return members[0]
+    inputs = [keras.Input(shape=tuple(tensor.shape[1:]), name=tensor.name, dtype=tensor.dtype)
+              for tensor in members[0].inputs]
+    feed = inputs if len(inputs) > 1 else inputs[0]
+    outputs = [keras.Model(member.input, member.output, name=f"member_{index + 1}")(feed)
+               for index, member in enumerate(members)]
+    return keras.Model(feed, layers.Average(name="ensemble_mean")(outputs),
+                       name=f"{members[0].name}_x{len(members)}")
+
+
 def input_names(model: keras.Model) -> list[str]:
     """The model's input names: ``pixels``, ``keypoints`` or both."""
     return [tensor.name for tensor in model.inputs]

@@ -43,6 +43,13 @@ class ProgressRecorder(keras.callbacks.Callback):
         self._state = ProgressSnapshot()
         self._started = time.monotonic()
         self._epoch_started = self._started
+        self._member, self._members, self._per_member = 0, 1, 0
+
+    def on_member(self, index: int, count: int) -> None:
+        """Called by ``rps.training.train`` before ensemble member ``index`` (0-based) of
+        ``count`` fits: epochs and the ETA then count over every member."""
+        with self._lock:
+            self._member, self._members = index, count
 
     def on_preparation(self, split: str, done: int, total: int) -> None:
         """Called by ``rps.training.train`` while it finds the hands in each split."""
@@ -51,13 +58,16 @@ class ProgressRecorder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         with self._lock:
-            self._started = time.monotonic()
-            self._state.epochs = self.params.get("epochs", 0)
+            if self._member == 0:
+                self._started = time.monotonic()
+            self._per_member = self.params.get("epochs", 0)
+            self._state.epochs = self._per_member * self._members
             self._state.steps = self.params.get("steps")
 
     def on_epoch_begin(self, epoch, logs=None):
         with self._lock:
             self._epoch_started = time.monotonic()
+            self._state.epoch = self._member * self._per_member + epoch
             self._state.step = 0
 
     def on_train_batch_end(self, batch, logs=None):
@@ -72,9 +82,10 @@ class ProgressRecorder(keras.callbacks.Callback):
                 self._state.eta_seconds = per_step * (steps - batch - 1 + remaining_epochs * steps)
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{key: float(value) for key, value in (logs or {}).items()}}
+        done = self._member * self._per_member + epoch + 1
+        row = {"epoch": done, **{key: float(value) for key, value in (logs or {}).items()}}
         with self._lock:
-            self._state.epoch = epoch + 1
+            self._state.epoch = done
             self._state.history.append(row)
             if not self._state.steps:
                 self._state.steps = self._state.step

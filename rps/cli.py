@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
                        help="learning rate: constant, or cosine decay to zero over the run")
     train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--members", type=int, default=defaults.members,
+                       help="train this many models (seeds seed, seed+1, ...) and serve their average")
     train.add_argument("--skip-unreadable", action="store_true",
                        help="leave out files that cannot be decoded (listed in model.json) "
                             "instead of stopping")
@@ -93,7 +95,7 @@ def run_train(args) -> None:
         architecture=args.arch, input=args.input, image_size=args.image_size, batch_size=args.batch_size,
         epochs=args.epochs, learning_rate=args.learning_rate, augmentation=args.augmentation,
         patience=args.patience, seed=args.seed, schedule=args.schedule,
-        skip_unreadable=args.skip_unreadable,
+        skip_unreadable=args.skip_unreadable, members=args.members,
     )
     out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
     # Zips are unpacked into a folder that is removed when the run ends, however it ends.

@@ -7,7 +7,8 @@ before starting it and refuses one over its budget, with both figures in the mes
 
 The estimate adds what grows with the settings and the data (``estimate_training_bytes``):
 
-* the model's state: weights, gradients and Adam's two moments, 4 x 4 bytes per parameter;
+* the model's state: weights, gradients and Adam's two moments, 4 x 4 bytes per parameter, and
+  the weights of the ensemble members already trained (``TrainConfig.members``);
 * activations: every layer's output for one batch, float32, kept for the backward pass and
   matched by its gradient (x 2), plus as much again for the backend's workspace (x 3 in all);
 * the decoded data held in memory: uint8 crops or photos at the input size (``rps.training``
@@ -84,7 +85,7 @@ def estimate_training_bytes(config: TrainConfig, class_count: int, image_count: 
     from rps.pipeline import fits_in_cache
 
     model = build_model(config.architecture, config.image_size, class_count)
-    state = model.count_params() * 4 * 4
+    state = model.count_params() * 4 * (4 + config.members - 1)
     activations = _activation_values(model) * config.batch_size * 4 * 3
     per_image = config.image_size**2 * 3
     in_memory = config.input == "hand" or fits_in_cache(image_count, config.image_size)

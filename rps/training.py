@@ -31,13 +31,13 @@ import numpy as np
 import tensorflow as tf
 
 from rps import artifacts, plots
-from rps.architectures import ARCHITECTURES, build_model, input_names, make_optimizer
+from rps.architectures import ARCHITECTURES, average_ensemble, build_model, input_names, make_optimizer
 from rps.augmentation import Augmenter, KeypointJitter, make_augmenter
 from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
 from rps.datasets import SPLIT_FOLDER, Dataset, LabelledImages, split_for_validation
 from rps.devices import choose_strategy, describe_device, precision_policy, xla_setting
-from rps.errors import DatasetError, HandDetectorError, ImageError, TrainingStopped
+from rps.errors import DatasetError, HandDetectorError, ImageError, ModelFileError, TrainingStopped
 from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared, prepare_split, shown_name
 from rps.images import load_rgb
 from rps.inference import ModelRunner
@@ -86,6 +86,11 @@ def _check_classes(dataset: Dataset, train: LabelledImages) -> None:
     empty = _empty_classes(dataset.class_names, train.labels)
     if empty:
         raise DatasetError(f"The training data has no images of class {', '.join(empty)}.")
+
+
+def _saving_failed(out_dir: Path, step: str, error: OSError) -> str:
+    return (f"Training finished, but saving {step} in {out_dir.parent} ({error.strerror or error}); "
+            "nothing was saved. Free disk space there or make it writable, then train again.")
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
@@ -257,6 +262,64 @@ def _check_hands_found(dataset: Dataset, labels: Sequence[int], total: int, inpu
         )
 
 
+def _fit_one(config: TrainConfig, seed: int, class_count: int, strategy, steps_per_epoch: int,
+             global_batch: int, mirrored: bool, prepared: "PreparedData | None",
+             train_images: LabelledImages, validation_images: LabelledImages,
+             stop_event: threading.Event, callbacks: Sequence[keras.callbacks.Callback],
+             verbose) -> keras.Model:
+    """Build, compile and fit one model from ``seed``; raises ``TrainingStopped`` on Stop."""
+    keras.utils.set_random_seed(seed)
+    decay_steps = steps_per_epoch * config.epochs if config.schedule == "cosine" else None
+    with precision_policy(config.mixed_precision), strategy.scope():
+        model = build_model(config.architecture, config.image_size, class_count)
+        model.compile(
+            optimizer=make_optimizer(
+                config.architecture, config.learning_rate, decay_steps,
+                total_steps=steps_per_epoch * config.epochs,
+            ),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            jit_compile=xla_setting(),
+        )
+    augment = make_augmenter(config.augmentation, seed)
+    if prepared is not None:
+        inputs = input_names(model)
+        train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, global_batch, inputs,
+                                      shuffle=True, augment=augment, seed=seed, drop_remainder=mirrored)
+        validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels,
+                                            global_batch, inputs, drop_remainder=mirrored)
+                           if prepared.fit_validation_labels else None)
+    else:
+        train_data = make_dataset(
+            train_images, config.image_size, global_batch, shuffle=True, augment=augment,
+            seed=seed, drop_remainder=mirrored,
+        )
+        # Streaming is the low-memory mode: caching the validation split would cost the
+        # cache budget again.
+        validation_data = make_dataset(validation_images, config.image_size, global_batch,
+                                       drop_remainder=mirrored, cache_budget=0)
+    fit_callbacks: list[keras.callbacks.Callback] = [StopOnEvent(stop_event), *callbacks]
+    if config.patience:
+        fit_callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.patience, restore_best_weights=True
+            )
+        )
+    model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=config.epochs,
+        callbacks=fit_callbacks,
+        verbose=verbose,
+        shuffle=False,  # the tf.data pipeline already shuffles
+    )
+    # Free the pipelines' in-memory caches before the next member: they can hold gigabytes.
+    del train_data, validation_data
+    if stop_event.is_set():
+        raise TrainingStopped("Training was stopped; no model was saved.")
+    return model
+
+
 def train(
     dataset: Dataset,
     config: TrainConfig,
@@ -275,7 +338,6 @@ def train(
     _check_classes(dataset, train_images)
     if verbose:
         print(f"Validation data: {split_used} ({len(validation_images)} photos).", flush=True)
-    keras.utils.set_random_seed(config.seed)
     class_count = len(dataset.class_names)
 
     strategy = choose_strategy(config.devices)
@@ -307,59 +369,21 @@ def train(
     _check_batches(mirrored, global_batch, strategy, fit_count, validation_count)
 
     steps_per_epoch = math.ceil(fit_count / global_batch)
-    decay_steps = steps_per_epoch * config.epochs if config.schedule == "cosine" else None
-    with precision_policy(config.mixed_precision), strategy.scope():
-        model = build_model(config.architecture, config.image_size, class_count)
-        model.compile(
-            optimizer=make_optimizer(
-                config.architecture, config.learning_rate, decay_steps,
-                total_steps=steps_per_epoch * config.epochs,
-            ),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=["accuracy"],
-            jit_compile=xla_setting(),
-        )
-    augment = make_augmenter(config.augmentation, config.seed)
-    if prepared is not None:
-        inputs = input_names(model)
-        train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, global_batch, inputs,
-                                      shuffle=True, augment=augment, seed=config.seed,
-                                      drop_remainder=mirrored)
-        validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels,
-                                            global_batch, inputs, drop_remainder=mirrored)
-                           if prepared.fit_validation_labels else None)
-    else:
-        train_data = make_dataset(
-            train_images, config.image_size, global_batch, shuffle=True, augment=augment,
-            seed=config.seed, drop_remainder=mirrored,
-        )
-        # Streaming is the low-memory mode: caching the validation split would cost the
-        # cache budget again.
-        validation_data = make_dataset(validation_images, config.image_size, global_batch,
-                                       drop_remainder=mirrored, cache_budget=0)
-
-    fit_callbacks: list[keras.callbacks.Callback] = [StopOnEvent(stop_event), *callbacks]
-    if config.patience:
-        fit_callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True
-            )
-        )
     started = time.monotonic()
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=config.epochs,
-        callbacks=fit_callbacks,
-        verbose=verbose,
-        shuffle=False,  # the tf.data pipeline already shuffles
-    )
+    members, rows = [], []
+    for member in range(config.members):
+        # Each member of an ensemble starts from its own seed: weights, data order, augmentation.
+        seed = config.seed + member
+        for callback in callbacks:
+            if hasattr(callback, "on_member"):
+                callback.on_member(member, config.members)
+        model = _fit_one(config, seed, class_count, strategy, steps_per_epoch, global_batch, mirrored,
+                         prepared, train_images, validation_images, stop_event, callbacks, verbose)
+        members.append(model)
+        rows.extend({**row, "epoch": member * config.epochs + row["epoch"], "member": member + 1}
+                    if config.members > 1 else row for row in _history_rows(model.history))
     seconds = time.monotonic() - started
-    # Free the pipelines' in-memory caches before evaluating: they can hold gigabytes.
-    del train_data, validation_data
-    if stop_event.is_set():
-        raise TrainingStopped("Training was stopped; no model was saved.")
-    rows = _history_rows(history)
+    model = average_ensemble(members)
 
     # The final figures go through the serving path: every photo of the split, declines
     # counted as wrong.
@@ -413,7 +437,10 @@ def train(
         },
     }
 
-    staging = artifacts.staging_folder(out_dir)
+    try:
+        staging = artifacts.staging_folder(out_dir)
+    except OSError as error:
+        raise ModelFileError(_saving_failed(out_dir, "could not create the run folder", error)) from None
     try:
         artifacts.save_for_inference(model, staging / artifacts.MODEL_FILE)
         artifacts.write_json(staging / artifacts.METADATA_FILE, metadata)
@@ -428,6 +455,9 @@ def train(
             staging / "confusion.png",
         )
         folder = artifacts.publish(staging, out_dir)
+    except OSError as error:  # a full disk or an unwritable folder: nothing half-written stays
+        artifacts.discard(staging)
+        raise ModelFileError(_saving_failed(out_dir, "could not write the run", error)) from None
     except BaseException:
         artifacts.discard(staging)
         raise

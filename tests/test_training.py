@@ -67,7 +67,7 @@ def test_failure_while_saving_leaves_nothing(tmp_path, kaggle_dataset, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(keras.Model, "save", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(ModelFileError, match="saving could not write the run .*No space left on device"):
         train(open_dataset(kaggle_dataset), TINY, tmp_path / "run", verbose=0)
     assert list(tmp_path.glob("*run*")) == []
 
@@ -124,3 +124,24 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "REPLICAS 2 devices: /cpu:0, /cpu:1" in done.stdout
     assert load_bundle(tmp_path / "run").image_size == 32
+
+
+def test_an_ensemble_trains_its_members_in_turn_and_serves_their_mean(tmp_path, kaggle_dataset):
+    """``members=2``: two models from seeds 42 and 43, one after the other; the saved model's
+    probabilities are the mean of theirs, and progress counts every member's epochs."""
+    import numpy as np
+
+    config = TrainConfig(**{**TINY.to_dict(), "members": 2, "epochs": 2, "devices": None})
+    recorder = ProgressRecorder()
+    result = train(open_dataset(kaggle_dataset), config, tmp_path / "run", callbacks=[recorder], verbose=0)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    assert [row["member"] for row in result.history] == [1, 1, 2, 2]
+    assert recorder.snapshot().epochs == 4 and recorder.snapshot().epoch == 4
+    model = load_bundle(tmp_path / "run").model
+    members = [layer for layer in model.layers if layer.name.startswith("member_")]
+    assert len(members) == 2
+    images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    mean = (members[0](images, training=False) + members[1](images, training=False)) / 2
+    np.testing.assert_allclose(model(images, training=False), mean, atol=1e-6)
+    assert not np.allclose(members[0](images, training=False), members[1](images, training=False))
+    assert result.metadata["config"]["members"] == 2
