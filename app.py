@@ -677,9 +677,28 @@ def default_state_dir() -> Path:
 def build_from_environment() -> tuple[gr.Blocks, Path]:
     from rps.service import ModelService
 
-    state_dir = default_state_dir()
+    state_dir, problem = writable_state_dir(default_state_dir())
     service = ModelService(state_dir, data_root=os.environ.get("RPS_DATA_ROOT"))
+    if problem:
+        service.startup_warning = " ".join(filter(None, [problem, service.startup_warning]))
     return create_app(service, TrainingPolicy.from_environment(), state_dir), state_dir
+
+
+def writable_state_dir(wanted: Path) -> tuple[Path, str]:
+    """``wanted`` when it can be created and written, else a temporary folder and a sentence
+    saying so (the app still serves; runs and promotions then end with the process)."""
+    try:
+        wanted.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=wanted, prefix=".write-check-"):
+            pass
+        return wanted, ""
+    except OSError as error:
+        fallback = Path(tempfile.mkdtemp(prefix="rps-state-"))
+        message = (f"The state folder {wanted} is not writable ({error.strerror or error}); trainings and "
+                   f"promotions are kept in {fallback} until the server stops. Set RPS_STATE_DIR to a "
+                   "writable folder.")
+        log.warning(message)
+        return fallback, message
 
 
 def launch_options(state_dir: Path) -> dict:

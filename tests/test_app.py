@@ -436,3 +436,13 @@ def test_promotion_asks_first_and_shows_what_it_would_change():
     assert "90.00%" in question and "100.00%" in question and "serve" in question.lower()
     with pytest.raises(gr.Error, match="Finish a training first"):
         ask("")
+
+
+def test_an_unwritable_state_folder_falls_back_with_a_sentence(tmp_path):
+    """The app still starts and serves; the page says where runs go instead and why."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    state, problem = app.writable_state_dir(blocker / "state")
+    assert state.is_dir() and state != blocker / "state"
+    assert "not writable" in problem and "RPS_STATE_DIR" in problem
+    assert app.writable_state_dir(tmp_path / "fine") == (tmp_path / "fine", "")
