@@ -154,7 +154,41 @@ def _raw_image(payload) -> str | bytes | None:
     return str(path)
 
 
-class PhotoInput(gr.Image):
+def _undecoded_photo(payload):
+    """A photo input's file, checked from its header only (see ``PhotoInput``)."""
+    raw = _raw_image(payload)
+    if raw is None:
+        return None
+    try:
+        check_header(raw)
+    except RpsError as error:
+        raise user_error(str(error).replace(str(raw), "The upload") if isinstance(raw, str)
+                         else str(error)) from None
+    return raw
+
+
+def _bounded_frame(payload):
+    """A webcam frame, decoded by the library, or None (see ``LiveFrameInput``)."""
+    try:
+        raw = _raw_image(payload)
+        if raw is None:
+            return None
+        width, height = check_header(raw)
+        if width * height > LIVE_MAX_PIXELS:
+            return None
+        return load_rgb(raw)
+    except (RpsError, gr.Error):
+        return None
+
+
+def _with_preprocess(component: gr.Image, preprocess) -> gr.Image:
+    # The instance's own preprocess replaces gr.Image's decoding.  Not a subclass: Gradio
+    # writes a stub file (app.pyi) beside the module of every component subclass on import.
+    component.preprocess = preprocess
+    return component
+
+
+def PhotoInput(**options) -> gr.Image:  # noqa: N802 - named like the component it makes
     """``gr.Image`` that hands the uploaded file itself to the library.
 
     ``gr.Image`` opens, and may convert, an upload before any handler runs; here the file (a
@@ -162,39 +196,14 @@ class PhotoInput(gr.Image):
     after a header check that refuses what is not an image, or too large, with a sentence.  So
     the app decodes it exactly as ``Predictor`` and ``python -m rps predict`` do.
     """
-
-    is_template = True  # rendered by the frontend as a plain Image
-
-    def preprocess(self, payload):
-        raw = _raw_image(payload)
-        if raw is None:
-            return None
-        try:
-            check_header(raw)
-        except RpsError as error:
-            raise user_error(str(error).replace(str(raw), "The upload") if isinstance(raw, str)
-                             else str(error)) from None
-        return raw
+    return _with_preprocess(gr.Image(**options), _undecoded_photo)
 
 
-class LiveFrameInput(gr.Image):
+def LiveFrameInput(**options) -> gr.Image:  # noqa: N802
     """The Live tab's webcam stream: each frame is measured from its header and dropped
     (``None``) when over ``LIVE_MAX_PIXELS`` or unreadable, before it is decoded, then
     decoded by ``rps.images`` like every other door.  One bad frame never ends the stream."""
-
-    is_template = True
-
-    def preprocess(self, payload):
-        try:
-            raw = _raw_image(payload)
-            if raw is None:
-                return None
-            width, height = check_header(raw)
-            if width * height > LIVE_MAX_PIXELS:
-                return None
-            return load_rgb(raw)
-        except (RpsError, gr.Error):
-            return None
+    return _with_preprocess(gr.Image(**options), _bounded_frame)
 
 
 class TrainingPolicy:

@@ -446,3 +446,18 @@ def test_an_unwritable_state_folder_falls_back_with_a_sentence(tmp_path):
     assert state.is_dir() and state != blocker / "state"
     assert "not writable" in problem and "RPS_STATE_DIR" in problem
     assert app.writable_state_dir(tmp_path / "fine") == (tmp_path / "fine", "")
+
+
+def test_importing_the_app_writes_no_stub_file(tmp_path):
+    """Gradio writes a .pyi beside the module of any component subclass; the app has none."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "app.py"
+    shutil.copy(app.__file__, copy)
+    done = subprocess.run([sys.executable, "-c", "import app"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(app.__file__).parent)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "app.pyi").exists()
