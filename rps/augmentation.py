@@ -28,15 +28,11 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from rps.names import ABLATIONS, AUGMENTATIONS, RECIPES, ROBUST_PARTS  # noqa: F401 - re-exported
+
 Augmenter = Callable[[tf.Tensor], tf.Tensor]
 
-RECIPES = ("none", "study", "robust", "hand")
-# ``robust-no-<part>`` switches one part of the robust recipe off: the rows of bench/ablation.py.
-ROBUST_PARTS = {"background": "replace_background", "rotation": "wide_rotation",
-                "colour": "colour", "blur": "blur_and_noise", "erasing": "erase_patches",
-                "clean": "keep_clean", "fingers": "fill_finger_gaps"}
-ABLATIONS = tuple(f"robust-no-{part}" for part in ROBUST_PARTS)
-CHOICES = RECIPES + ABLATIONS  # every name make_augmenter, TrainConfig and the CLI accept
+CHOICES = AUGMENTATIONS  # every name make_augmenter, TrainConfig and the CLI accept
 
 Seeds = Iterator[int | None]
 

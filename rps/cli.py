@@ -26,9 +26,8 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rps.architectures import ARCHITECTURES
-    from rps.augmentation import CHOICES as AUGMENTATIONS
-    from rps.config import SCHEDULES, TrainConfig
+    from rps.config import TrainConfig
+    from rps.names import ARCHITECTURE_NAMES, AUGMENTATIONS, SCHEDULES
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(prog="python -m rps", description=__doc__.splitlines()[0])
@@ -42,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="dataset folder or .zip; repeat to train on several with the same classes")
     train.add_argument("--input", choices=("hand", "image"), default=defaults.input,
                        help="hand: the aligned hand crop and keypoints; image: the whole photo")
-    train.add_argument("--arch", choices=sorted(ARCHITECTURES), default=defaults.architecture)
+    train.add_argument("--arch", choices=sorted(ARCHITECTURE_NAMES), default=defaults.architecture)
     train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--image-size", type=int, default=defaults.image_size)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -192,12 +191,13 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Arguments first: --help and a mistyped option answer before TensorFlow loads (seconds).
+    args = build_parser().parse_args(argv)
+    from rps.errors import RpsError
     from rps.native_logs import native_stderr_silenced
 
     with native_stderr_silenced():
         import tensorflow  # noqa: F401  (imported here, once, with its start-up logs silenced)
-    args = build_parser().parse_args(argv)
-    from rps.errors import RpsError
 
     try:
         status = COMMANDS[args.command](args)

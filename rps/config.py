@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from rps.architectures import ARCHITECTURES
-from rps.augmentation import CHOICES as AUGMENTATIONS
 from rps.errors import ConfigError
-
-SCHEDULES = ("constant", "cosine")
-INPUT_MODES = ("hand", "image")  # as rps.preprocessing.INPUT_MODES, without importing OpenCV here
+from rps.names import ARCHITECTURE_NAMES, AUGMENTATIONS, INPUT_MODES, SCHEDULES  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -61,9 +57,9 @@ class TrainConfig:
     devices: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
+        if self.architecture not in ARCHITECTURE_NAMES:
             raise ConfigError(
-                f"Unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}."
+                f"Unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURE_NAMES)}."
             )
         if self.augmentation not in AUGMENTATIONS:
             raise ConfigError(

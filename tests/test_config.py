@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rps.config import TrainConfig
 from rps.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -32,3 +36,23 @@ def test_out_of_range_settings_are_refused(changes, message):
 def test_round_trips_through_a_dict():
     config = TrainConfig(epochs=3, devices=("/cpu:0", "/cpu:1"))
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_light_name_lists_match_the_registries():
+    """``rps.names`` (read by --help without TensorFlow) names exactly what can be built."""
+    from rps import names
+    from rps.architectures import ARCHITECTURES
+    from rps.augmentation import CHOICES
+
+    assert tuple(ARCHITECTURES) == names.ARCHITECTURE_NAMES
+    assert CHOICES == names.AUGMENTATIONS
+
+
+def test_help_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, rps.cli\ntry:\n    rps.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip().splitlines()[-1] == "False False", done.stdout + done.stderr
