@@ -208,3 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     return status or 0
+
+
+def entry_point() -> None:
+    """The ``rps`` console script that ``pip install .`` adds: ``python -m rps`` by another name."""
+    sys.exit(main())

@@ -33,8 +33,9 @@ import numpy as np
 
 from rps.errors import HandDetectorError
 from rps.native_logs import native_stderr_silenced
+from rps.paths import ASSETS
 
-HAND_LANDMARKER = Path(__file__).resolve().parent.parent / "assets" / "hand_landmarker" / "hand_landmarker.task"
+HAND_LANDMARKER = ASSETS / "hand_landmarker" / "hand_landmarker.task"
 KEYPOINT_COUNT = 21
 # MediaPipe's landmark indices: the wrist and the middle finger's knuckle (MCP joint).
 WRIST, MIDDLE_KNUCKLE = 0, 9

@@ -12,10 +12,11 @@ from rps.errors import HandDetectorError
 from rps.hands import Hand, draw_skeleton
 from rps.images import ImageInput, load_rgb
 from rps.inference import ModelRunner
+from rps.paths import ASSETS
 from rps.preprocessing import Prepared, Preprocessor
 
 # The model shipped with the project; ``Predictor()`` serves it.
-SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
+SHIPPED_MODEL = ASSETS / "model"
 
 
 class Prediction(dict):
