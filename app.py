@@ -336,11 +336,25 @@ def history_text(history: list[dict]) -> str:
     return "\n\n### Served history (newest first)\n| since | model |\n|---|---|\n" + "\n".join(rows[:20])
 
 
+def shipped_card_text(card: Path = HERE / "assets" / "MODEL_CARD.md") -> str:
+    """The shipped model's card (``assets/MODEL_CARD.md``) for the Model tab: without its YAML
+    metadata, and without its picture links (the tab shows the pictures itself)."""
+    try:
+        text = card.read_text()
+    except OSError:
+        return ""
+    if text.startswith("---"):
+        text = text.split("\n---", 1)[-1].lstrip("-\n")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("!["))
+
+
 def served_model_view(service):
     folder = service.served_folder()
     history = service.served_history() if hasattr(service, "served_history") else []
+    # The card describes assets/model and nothing else.
+    card = shipped_card_text() if Path(folder).resolve() == (HERE / "assets" / "model").resolve() else ""
     return (
-        model_card(service.served_metadata()) + history_text(history),
+        model_card(service.served_metadata()) + history_text(history) + ("\n\n---\n\n" + card if card else ""),
         picture(folder / "curves.png"),
         picture(folder / "confusion.png"),
     )

@@ -171,6 +171,14 @@ def card(metadata: dict, sha: str) -> str:
     found = metadata["dataset"].get("hands_found") or {}
     train_found = found.get("train", ["?", "?"])
     lines = [
+        "---",
+        "license: cc-by-sa-4.0",
+        "library_name: keras",
+        "pipeline_tag: image-classification",
+        "tags: [hand-gesture, rock-paper-scissors, keras, mediapipe, hand-landmarks]",
+        "metrics: [accuracy]",
+        "---",
+        "",
         "# Model card: the shipped rock-paper-scissors classifier",
         "",
         f"`assets/model/model.keras` ({size_mb:.2f} MB, {metadata['parameters']:,} parameters), described by "
@@ -189,6 +197,15 @@ def card(metadata: dict, sha: str) -> str:
         "of a CNN. **Out of scope**: several hands at once (the most confident one is used), "
         "gestures other than the three (it will still pick one of the three), sign language, "
         "anything where a wrong answer harms someone.",
+        "",
+        "## How to get started",
+        "```python",
+        "from rps import Predictor  # pip install . (or -e .) in this repository",
+        "prediction = Predictor().predict(\"hand.jpg\")  # path, bytes, PIL image or RGB array",
+        "prediction.label, dict(prediction)  # 'rock', {'paper': ..., 'rock': ..., 'scissors': ...}",
+        "```",
+        "or `rps predict hand.jpg`, or `python app.py` for the web app. `prediction.label` is None, "
+        "with `prediction.reason` \"no hand\" or \"too dark\", when the pipeline declines the photo.",
         "",
         "## Measured figures",
     ]

@@ -164,8 +164,9 @@ def test_client_classifies_every_example(launched):
     assert len(examples) >= 3
     for example in examples:
         result, seen = client.predict(handle_file(str(example)), api_name="/classify")
-        assert result["label"] in ("paper", "rock", "scissors")
-        assert sum(item["confidence"] for item in result["confidences"]) == pytest.approx(1.0, abs=1e-4)
+        confidences = [item["confidence"] for item in result["confidences"]]
+        assert result["label"] == result["confidences"][0]["label"] in ("paper", "rock", "scissors")
+        assert confidences == sorted(confidences, reverse=True) and Path(seen).is_file()
 
 
 def test_client_gets_a_clear_error_for_a_non_image_and_the_app_keeps_serving(launched):
@@ -461,3 +462,15 @@ def test_importing_the_app_writes_no_stub_file(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(Path(app.__file__).parent)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "app.pyi").exists()
+
+
+def test_the_model_tab_renders_the_shipped_card_when_the_bundled_model_serves(tmp_path, tiny_model):
+    from rps.prediction import SHIPPED_MODEL
+
+    shipped = ModelService(tmp_path / "shipped-state")
+    card, _, _ = app.served_model_view(shipped)
+    assert shipped.served_folder() == SHIPPED_MODEL
+    assert "## Where it fails" in card and "## How to get started" in card
+    assert "license: cc-by-sa-4.0" not in card and "![" not in card
+    other = ModelService(tmp_path / "other-state", bundled_model=tiny_model)
+    assert "## Where it fails" not in app.served_model_view(other)[0]  # a card for another model would lie

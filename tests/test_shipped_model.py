@@ -26,8 +26,15 @@ def test_default_predictor_is_the_shipped_model(shipped):
     assert shipped.bundle.model.input_shape == (None, 21, 3)  # the keypoints of the found hand
 
 
-def test_model_file_is_small_enough_for_a_space():
-    assert (SHIPPED_MODEL / "model.keras").stat().st_size <= 5 * 1024 * 1024
+def test_the_binaries_a_space_needs_are_marked_for_lfs():
+    """The Hub refuses binary files pushed outside Git LFS or Xet: .gitattributes marks them."""
+    import subprocess
+
+    for path in (SHIPPED_MODEL / "model.keras", SHIPPED_MODEL.parent / "hand_landmarker" / "hand_landmarker.task",
+                 SHIPPED_MODEL / "curves.png", SHIPPED_MODEL.parent / "examples" / "rock-1.png"):
+        done = subprocess.run(["git", "check-attr", "filter", "--", str(path)], capture_output=True, text=True,
+                              cwd=SHIPPED_MODEL.parent.parent)
+        assert done.stdout.strip().endswith(": filter: lfs"), done.stdout + done.stderr
 
 
 def test_the_hand_landmarker_ships_with_its_licence():
