@@ -570,8 +570,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 try:
                     config = make_config(arch, n_epochs, batch, rate, size, augment, input_mode, skip_files,
                                          n_members)
-                    yield (f"Preparing data ({source_kind})…", gr.skip(), gr.skip(), "", None, None, None,
-                           "", gr.update(interactive=False))
+                    yield {progress: f"Preparing data ({source_kind})…", results: "", confusion: None,
+                           curves: None, download: None, run_id: "", promote: gr.update(interactive=False)}
                     data = resolve_training_data(service, state_dir, source_kind, upload_path, folder)
                     job = service.start_training(data, config)
                 except RpsError as error:
@@ -583,11 +583,11 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                 while True:
                     history = job.progress().history
                     done = job.done
-                    # No empty frames: a plot first drawn empty does not draw its lines later.
-                    loss, accuracy = ((curves_frame(history, "loss"), curves_frame(history, "accuracy"))
-                                      if history else (gr.skip(), gr.skip()))
-                    yield (progress_text(job), loss, accuracy, "", None, None, None, "",
-                           gr.update(interactive=False))
+                    update = {progress: progress_text(job)}
+                    if history:  # no empty frames: a plot first drawn empty does not draw its lines later
+                        update.update({loss_plot: curves_frame(history, "loss"),
+                                       accuracy_plot: curves_frame(history, "accuracy")})
+                    yield update
                     if done:
                         break
                     time.sleep(POLL_SECONDS)
@@ -604,10 +604,10 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     archive = None
                     summary += (f"\n\nThe download could not be written ({error.strerror or error}); the "
                                 f"run is saved as `{job.run_id}` and can still be served.")
-                yield (progress_text(job), curves_frame(job.result.history, "loss"),
-                       curves_frame(job.result.history, "accuracy"), summary,
-                       picture(folder_path / "confusion.png"), picture(folder_path / "curves.png"),
-                       archive, job.run_id, gr.update(interactive=True))
+                yield {progress: progress_text(job), loss_plot: curves_frame(job.result.history, "loss"),
+                       accuracy_plot: curves_frame(job.result.history, "accuracy"), results: summary,
+                       confusion: picture(folder_path / "confusion.png"), curves: picture(folder_path / "curves.png"),
+                       download: archive, run_id: job.run_id, promote: gr.update(interactive=True)}
 
             architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
                                 api_visibility="private")

@@ -5,10 +5,13 @@ run, and the shipped model, through the serving path on each ``rps-real-wild-dev
 ``rps-real-dev`` and the study's test set.  The shipped model is the default seed's run, never
 a pick among these: this measures the spread, it chooses nothing.
 
-    python bench/seeds.py --seeds 7 1     # about 4 minutes per seed on 2 cores
+    python bench/seeds.py --seeds 7 1                  # single models: about 4 minutes per seed
+    python bench/seeds.py --seeds 7 1 --members 3      # ensembles like the shipped one: about 9
 
-Writes ``bench/results/seeds.json``; runs go to ``bench/results/seeds/<seed>`` (reused when
-there).
+Writes ``bench/results/seeds.json`` (``seeds-members<N>.json`` for ensembles); runs go to
+``bench/results/seeds/<seed>`` (``seeds-members<N>/<seed>``), reused when there.  With
+``--members N`` a run of seed ``s`` averages models of seeds ``s`` to ``s + N - 1``; the
+shipped row is scored whatever it is.
 """
 
 from __future__ import annotations
@@ -45,22 +48,25 @@ def score(folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 1])
+    parser.add_argument("--members", type=int, default=1, help="models averaged per run")
     args = parser.parse_args()
+    name = "seeds" if args.members == 1 else f"seeds-members{args.members}"
     dataset = merge_datasets([open_dataset(require(STUDY_DATA)), open_dataset(require(DATASETS / "rps-real-train"))])
     shipped = ROOT / "assets" / "model"
-    rows = {f"shipped (seed {TrainConfig().seed})": {"model_sha256": model_sha256(shipped), **score(shipped)}}
+    rows = {"shipped": {"model_sha256": model_sha256(shipped), **score(shipped)}}
     print(rows, flush=True)
     for seed in args.seeds:
-        out = RESULTS / "seeds" / str(seed)
+        out = RESULTS / name / str(seed)
         if not (out / "model.keras").is_file():
-            train(dataset, replace(TrainConfig(), seed=seed), out, verbose=0)
+            train(dataset, replace(TrainConfig(), seed=seed, members=args.members), out, verbose=0)
         rows[f"seed {seed}"] = {"model_sha256": model_sha256(out), **score(out)}
         print(seed, rows[f"seed {seed}"], flush=True)
     names = [key for key in next(iter(rows.values())) if key != "model_sha256"]
     summary = {name: {"mean": round(statistics.mean(row[name] for row in rows.values()), 4),
                       "min": min(row[name] for row in rows.values()),
                       "max": max(row[name] for row in rows.values())} for name in names}
-    print(f"saved {save_results('seeds', {'machine': machine(), 'rows': rows, 'summary': summary})}")
+    payload = {"machine": machine(), "members": args.members, "rows": rows, "summary": summary}
+    print(f"saved {save_results(name, payload)}")
     for name, figures in summary.items():
         print(f"{name}: mean {figures['mean']:.1%}, {figures['min']:.1%} to {figures['max']:.1%}")
 

@@ -320,6 +320,37 @@ def _fit_one(config: TrainConfig, seed: int, class_count: int, strategy, steps_p
     return model
 
 
+def _publish(out_dir: Path, model: keras.Model, metadata: dict, rows: list[dict], validation: Evaluation,
+             test: Evaluation | None, class_names: Sequence[str]) -> Path:
+    """Write the run folder in a staging folder and rename it into place when complete.
+
+    Raises ``ModelFileError`` naming the step when the disk is full or the folder unwritable;
+    nothing half-written stays.
+    """
+    try:
+        staging = artifacts.staging_folder(out_dir)
+    except OSError as error:
+        raise ModelFileError(_saving_failed(out_dir, "could not create the run folder", error)) from None
+    try:
+        artifacts.save_for_inference(model, staging / artifacts.MODEL_FILE)
+        artifacts.write_json(staging / artifacts.METADATA_FILE, metadata)
+        _write_history(staging / "history.csv", rows)
+        plots.save_figure(plots.history_figure(rows), staging / "curves.png")
+        report = {"validation": validation.to_dict(), "test": test.to_dict() if test else None}
+        artifacts.write_json(staging / "test_metrics.json", report)
+        shown = test or validation
+        title = "test set" if test else "validation set"
+        plots.save_figure(plots.confusion_figure(shown.confusion, list(class_names), title),
+                          staging / "confusion.png")
+        return artifacts.publish(staging, out_dir)
+    except OSError as error:  # a full disk or an unwritable folder: nothing half-written stays
+        artifacts.discard(staging)
+        raise ModelFileError(_saving_failed(out_dir, "could not write the run", error)) from None
+    except BaseException:
+        artifacts.discard(staging)
+        raise
+
+
 def train(
     dataset: Dataset,
     config: TrainConfig,
@@ -437,30 +468,7 @@ def train(
         },
     }
 
-    try:
-        staging = artifacts.staging_folder(out_dir)
-    except OSError as error:
-        raise ModelFileError(_saving_failed(out_dir, "could not create the run folder", error)) from None
-    try:
-        artifacts.save_for_inference(model, staging / artifacts.MODEL_FILE)
-        artifacts.write_json(staging / artifacts.METADATA_FILE, metadata)
-        _write_history(staging / "history.csv", rows)
-        plots.save_figure(plots.history_figure(rows), staging / "curves.png")
-        report = {"validation": validation.to_dict(), "test": test.to_dict() if test else None}
-        artifacts.write_json(staging / "test_metrics.json", report)
-        shown = test or validation
-        title = "test set" if test else "validation set"
-        plots.save_figure(
-            plots.confusion_figure(shown.confusion, list(dataset.class_names), title),
-            staging / "confusion.png",
-        )
-        folder = artifacts.publish(staging, out_dir)
-    except OSError as error:  # a full disk or an unwritable folder: nothing half-written stays
-        artifacts.discard(staging)
-        raise ModelFileError(_saving_failed(out_dir, "could not write the run", error)) from None
-    except BaseException:
-        artifacts.discard(staging)
-        raise
+    folder = _publish(out_dir, model, metadata, rows, validation, test, dataset.class_names)
     return TrainResult(
         folder, rows, test, validation, seconds, seconds / max(len(rows), 1), device, metadata
     )
