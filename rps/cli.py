@@ -1,4 +1,4 @@
-"""``python -m rps``: download, train, evaluate, predict, show.
+"""``python -m rps``: download, train, finetune, evaluate, predict, show.
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "instead of stopping")
     train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
 
+    finetune = commands.add_parser("finetune", help="teach new gestures: a new head on a model's features")
+    finetune.add_argument("--data", type=Path, required=True, help="class folders (or a .zip) of your photos")
+    finetune.add_argument("--base", type=Path, default=None, help="model folder (default: the shipped model)")
+    finetune.add_argument("--epochs", type=_positive, default=60)
+    finetune.add_argument("--seed", type=int, default=42)
+    finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
+
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion on a labelled folder")
     evaluate.add_argument("--data", type=Path, required=True,
                           help="class-folder folder, or a Kaggle root (its test/ is used)")
@@ -115,6 +122,20 @@ def run_train(args) -> None:
     print(f"Validation accuracy {result.validation.accuracy:.4f}")
     if result.evaluation:
         print(f"Test accuracy {result.evaluation.accuracy:.4f}")
+
+
+def run_finetune(args) -> None:
+    from rps.datasets import open_dataset
+    from rps.finetune import finetune
+    from rps.prediction import SHIPPED_MODEL
+
+    with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
+        dataset = open_dataset(args.data, unpack_to=Path(unpacked))
+        print(f"Data: {dataset.describe()}")
+        result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
+                          verbose=0)
+    print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
+          f"on {result.held_out.count} photos")
 
 
 def run_evaluate(args) -> None:
@@ -185,7 +206,7 @@ def run_show(args) -> None:
 
 
 COMMANDS = {
-    "download": run_download, "train": run_train, "evaluate": run_evaluate,
+    "download": run_download, "train": run_train, "finetune": run_finetune, "evaluate": run_evaluate,
     "predict": run_predict, "show": run_show,
 }
 

@@ -124,8 +124,12 @@ def prepared_dataset(
     augment: Augmenter | None = None,
     seed: int | None = None,
     drop_remainder: bool = False,
+    jitter_keypoints: bool | None = None,
 ) -> tf.data.Dataset:
     """Batches of prepared photos for ``model.fit``: (the model's ``inputs``, labels).
+
+    Keypoints are jittered (``KeypointJitter``) when ``jitter_keypoints``, by default
+    whenever ``augment`` is given.
 
     The photos are already decoded and prepared (``rps.evaluation.prepare_split``), so they
     sit in memory as uint8: 4,000 crops at 64 px are 50 MB.  ``inputs`` names what the model
@@ -137,7 +141,9 @@ def prepared_dataset(
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    jitter = KeypointJitter(seed=seed) if augment is not None else None
+    if jitter_keypoints is None:
+        jitter_keypoints = augment is not None
+    jitter = KeypointJitter(seed=seed) if jitter_keypoints else None
 
     def to_model_inputs(batch, label):
         pixels, keypoints = batch
@@ -176,7 +182,7 @@ def _readable_only(split: PreparedSplit, labels: Sequence[int]) -> tuple[Prepare
     return split.rows(keep), tuple(label for label, kept in zip(labels, keep) if kept)
 
 
-def _prepare(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
+def prepare_for_fit(dataset: Dataset, train_images: LabelledImages, validation_images: LabelledImages,
              preprocessor: Preprocessor, config: TrainConfig, stop_event: threading.Event, verbose,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> PreparedData:
     """Run the serving path over both splits once.
@@ -320,7 +326,7 @@ def _fit_one(config: TrainConfig, seed: int, class_count: int, strategy, steps_p
     return model
 
 
-def _publish(out_dir: Path, model: keras.Model, metadata: dict, rows: list[dict], validation: Evaluation,
+def publish_run(out_dir: Path, model: keras.Model, metadata: dict, rows: list[dict], validation: Evaluation,
              test: Evaluation | None, class_names: Sequence[str]) -> Path:
     """Write the run folder in a staging folder and rename it into place when complete.
 
@@ -385,7 +391,7 @@ def train(
     prepared = None
     skipped: list[str] = []
     if in_memory:
-        prepared = _prepare(dataset, train_images, validation_images, preprocessor, config, stop_event,
+        prepared = prepare_for_fit(dataset, train_images, validation_images, preprocessor, config, stop_event,
                             verbose, callbacks)
         skipped = list(prepared.skipped)
         fit_count, validation_count = len(prepared.fit_train_labels), len(prepared.fit_validation_labels)
@@ -468,7 +474,7 @@ def train(
         },
     }
 
-    folder = _publish(out_dir, model, metadata, rows, validation, test, dataset.class_names)
+    folder = publish_run(out_dir, model, metadata, rows, validation, test, dataset.class_names)
     return TrainResult(
         folder, rows, test, validation, seconds, seconds / max(len(rows), 1), device, metadata
     )

@@ -1,0 +1,176 @@
+"""Teach the model your own gestures: a new head on the shipped model's learned features.
+
+A few photos per class (of any classes: rock, paper and scissors in your room, or the letters of
+a sign alphabet) take the serving path once (hand found, aligned, its keypoints), exactly as
+in ``rps.training``.  The base model's layers up to its classifier are frozen: for each member
+of an ensemble, the 64 features before its ``probabilities`` layer.  A new regularised head
+(dropout, an L2 softmax layer) learns the user's classes on those features, with keypoint
+jitter, for ``epochs`` epochs; a stratified share of each class is held out and scored at the
+end.  This is transfer learning with a frozen backbone, the recipe of Teachable Machine and
+MediaPipe Model Maker, here on a skeleton CNN: a few dozen photos train in seconds on a CPU.
+
+The result is an ordinary run folder (``model.keras``, ``model.json``, curves, confusion) that
+``Predictor``, ``python -m rps`` and the app serve like any other.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+from keras import layers, regularizers
+
+from rps import artifacts
+from rps.artifacts import load_bundle
+from rps.callbacks import StopOnEvent
+from rps.config import TrainConfig
+from rps.datasets import Dataset, split_stratified
+from rps.devices import describe_device
+from rps.errors import ConfigError, DatasetError, TrainingStopped
+from rps.evaluation import Evaluation, evaluate_prepared
+from rps.inference import ModelRunner
+from rps.preprocessing import Preprocessor
+from rps.training import prepare_for_fit, prepared_dataset, publish_run
+
+# Fewer photos of a class than this cannot be split into a fit and a held-out part.
+MIN_PER_CLASS = 3
+DEFAULT_EPOCHS = 60
+HELD_OUT_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    folder: Path
+    history: list[dict]
+    held_out: Evaluation
+    seconds: float  # preparing, fitting, scoring and saving
+    metadata: dict
+
+
+def feature_extractor(base: keras.Model) -> keras.Model:
+    """The base model up to its classifier, frozen: keypoints (B, 21, 3) -> features (B, F).
+
+    For an ensemble (``rps.architectures.average_ensemble``) the members' features are
+    concatenated.  Raises ``ConfigError`` for a model that does not read keypoints or has no
+    ``probabilities`` layer.
+    """
+    if [tensor.name for tensor in base.inputs] != ["keypoints"]:
+        raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
+    members = [layer for layer in base.layers if isinstance(layer, keras.Model)] or [base]
+    keypoints = keras.Input(shape=(21, 3), name="keypoints")
+    features = []
+    for member in members:
+        try:
+            head = member.get_layer("probabilities")
+        except ValueError:
+            raise ConfigError(f"The base model {base.name} has no 'probabilities' layer to replace.") from None
+        body = keras.Model(member.input, head.input, name=f"{member.name}_features")
+        body.trainable = False
+        features.append(body(keypoints, training=False))
+    joined = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
+    return keras.Model(keypoints, joined, name="frozen_features")
+
+
+def build_finetuned(base: keras.Model, class_count: int) -> keras.Model:
+    """Frozen base features, then a new dropout and L2-regularised softmax head."""
+    extractor = feature_extractor(base)
+    x = layers.Dropout(0.3, name="head_dropout")(extractor.output)
+    probabilities = layers.Dense(class_count, activation="softmax", dtype="float32",
+                                 kernel_regularizer=regularizers.l2(1e-3), name="probabilities")(x)
+    return keras.Model(extractor.input, probabilities, name="finetuned")
+
+
+def _check_samples(dataset: Dataset) -> None:
+    counts = dataset.train.counts(len(dataset.class_names))
+    few = [name for name, count in zip(dataset.class_names, counts) if count < MIN_PER_CLASS]
+    if few:
+        raise DatasetError(
+            f"Each class needs at least {MIN_PER_CLASS} photos to train on and to hold some back for "
+            f"checking; {', '.join(few)} has fewer. Add photos of it."
+        )
+
+
+def finetune(
+    dataset: Dataset,
+    base_folder: Path | str,
+    out_dir: Path | str,
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = 42,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    stop_event: threading.Event | None = None,
+    verbose: int | str = 0,
+) -> FinetuneResult:
+    """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
+    publish the run at ``out_dir``.
+
+    ``dataset``: class folders of the user's photos (``rps.datasets.open_dataset``), at least
+    ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
+    Raises ``DatasetError`` for too few photos or a class without a hand found,
+    ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
+    ``stop_event``.
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    artifacts.check_output_folder(out_dir)
+    _check_samples(dataset)
+    if not 1 <= epochs <= 1000:
+        raise ConfigError(f"epochs must be a whole number from 1 to 1000, got {epochs!r}.")
+    bundle = load_bundle(base_folder)
+    if bundle.input_mode != "hand":
+        raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
+    keras.utils.set_random_seed(seed)
+    fit_images, held_out_images = split_stratified(dataset.train, HELD_OUT_FRACTION, seed)
+    config = TrainConfig(image_size=bundle.image_size, epochs=epochs, seed=seed, batch_size=16)
+    stop_event = stop_event or threading.Event()
+    prepared = prepare_for_fit(dataset, fit_images, held_out_images, Preprocessor(bundle.image_size, "hand"),
+                        config, stop_event, verbose, callbacks)
+
+    model = build_finetuned(bundle.model, len(dataset.class_names))
+    steps = math.ceil(len(prepared.fit_train_labels) / config.batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * epochs)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, config.batch_size, ["keypoints"],
+                                  shuffle=True, seed=seed, jitter_keypoints=True)
+    validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels, config.batch_size,
+                                        ["keypoints"]) if prepared.fit_validation_labels else None)
+    fit_started = time.monotonic()
+    history = model.fit(train_data, validation_data=validation_data, epochs=epochs, verbose=verbose, shuffle=False,
+                        callbacks=[StopOnEvent(stop_event), *callbacks])
+    fit_seconds = time.monotonic() - fit_started
+    if stop_event.is_set():
+        raise TrainingStopped("Training was stopped; no model was saved.")
+    rows = [{"epoch": index + 1, **{key: round(float(values[index]), 6) for key, values in history.history.items()}}
+            for index in range(len(history.epoch))]
+    held_out = evaluate_prepared(ModelRunner(model, bundle.image_size), prepared.validation,
+                                 prepared.validation_labels, dataset.class_names)
+    metadata = {
+        "format": artifacts.FORMAT_VERSION,
+        "class_names": list(dataset.class_names),
+        "image_size": bundle.image_size,
+        "input": "hand",
+        "architecture": "finetuned",
+        "architecture_description": f"a new head on the frozen features of {Path(base_folder).name} "
+                                    f"({bundle.metadata.get('architecture', '?')})",
+        "parameters": int(model.count_params()),
+        "config": {"base": str(base_folder), "epochs": epochs, "seed": seed, "batch_size": config.batch_size,
+                   "held_out_fraction": HELD_OUT_FRACTION},
+        "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
+                    "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",
+                    "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped)},
+        "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None},
+        "training": {"epochs_run": len(rows), "seconds": round(fit_seconds, 1),
+                     "seconds_per_epoch": round(fit_seconds / max(len(rows), 1), 2),
+                     "device": describe_device(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+    }
+    folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names)
+    return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata)
+

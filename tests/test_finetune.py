@@ -1,0 +1,66 @@
+"""rps.finetune and `python -m rps finetune`: a new head on the shipped model's frozen features."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import write_hand_dataset
+from rps.cli import main
+from rps.datasets import open_dataset
+from rps.errors import ConfigError, DatasetError
+from rps.finetune import MIN_PER_CLASS, build_finetuned, finetune
+from rps.prediction import SHIPPED_MODEL, Predictor
+
+
+@pytest.fixture(scope="module")
+def hands(tmp_path_factory):
+    return write_hand_dataset(tmp_path_factory.mktemp("hands") / "data", per_class=6)
+
+
+def test_finetuning_trains_a_head_that_every_door_serves(hands, tmp_path):
+    result = finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "run", epochs=8)
+    assert result.held_out.count == 3  # one photo of each class held back (20% of 6, at least one)
+    predictor = Predictor(result.folder)
+    assert predictor.class_names == ["paper", "rock", "scissors"] and predictor.bundle.input_mode == "hand"
+    assert result.metadata["architecture"] == "finetuned" and len(result.history) == 8
+    prediction = predictor.predict(hands / "rock" / "rock01-000.png")
+    assert prediction.label in predictor.class_names and prediction.crop is not None
+
+
+def test_the_base_stays_frozen_and_only_the_head_learns():
+    base = Predictor().bundle.model
+    model = build_finetuned(base, 5)
+    assert model.output_shape == (None, 5)
+    assert [weight.path.split("/")[0] for weight in model.trainable_weights] == ["probabilities"] * 2
+    before = [weight.numpy().copy() for weight in model.non_trainable_weights[:3]]
+    keypoints = np.random.default_rng(0).normal(0, 0.2, (4, 21, 3)).astype(np.float32)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(keypoints, np.array([0, 1, 2, 3]), epochs=1, verbose=0)
+    for old, weight in zip(before, model.non_trainable_weights[:3]):
+        np.testing.assert_array_equal(old, weight.numpy())
+
+
+def test_too_few_photos_of_a_class_is_a_sentence(hands, tmp_path):
+    few = tmp_path / "few"
+    shutil.copytree(hands, few)
+    for extra in sorted((few / "paper").iterdir())[MIN_PER_CLASS - 1:]:
+        extra.unlink()
+    with pytest.raises(DatasetError, match=f"at least {MIN_PER_CLASS} photos .* paper has fewer"):
+        finetune(open_dataset(few), SHIPPED_MODEL, tmp_path / "run", epochs=1)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_base_that_does_not_read_keypoints_is_refused(hands, tmp_path, tiny_model):
+    with pytest.raises(ConfigError, match="reads hand keypoints"):
+        finetune(open_dataset(hands), tiny_model, tmp_path / "run", epochs=1)
+
+
+def test_the_cli_finetunes(hands, tmp_path, capsys):
+    code = main(["finetune", "--data", str(hands), "--epochs", "3", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0 and "held-out accuracy" in out
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["class_names"] == ["paper", "rock", "scissors"]
