@@ -94,7 +94,9 @@ class ImageFiles:
         Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "PNG")
         data = buffer.getvalue()
         target = self.folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-        if not target.exists():
+        try:
+            os.utime(target)  # reused: fresh again, so no prune removes it before Gradio copies it
+        except FileNotFoundError:
             handle, staging = tempfile.mkstemp(dir=self.folder, prefix=".partial-")
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
@@ -144,6 +146,8 @@ def _raw_image(payload) -> str | bytes | None:
         return None
     url = getattr(payload, "url", None) or ""
     if url.startswith("data:"):
+        if len(url) > MAX_FILE_BYTES * 4 // 3 + 1024:  # base64 of the largest file accepted, unread
+            raise user_error(f"The image is larger than {MAX_FILE_BYTES // 2**20} MB; resize or compress it first.")
         try:
             return base64.b64decode(url.partition(",")[2], validate=False)
         except (binascii.Error, ValueError):
@@ -730,9 +734,11 @@ def launch_options(state_dir: Path) -> dict:
         "server_port": int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
         "max_file_size": MAX_FILE_BYTES * 25,  # dataset zips; photos are checked again at 40 MB
         # Nothing of the state folder (runs, served.json, uploads being unpacked) is served:
-        # the pages get copies of what they show (``picture``, ``zip_run``).
+        # the pages get copies of what they show (``picture``, ``zip_run``).  The operator's own
+        # GRADIO_BLOCKED_PATHS are kept.
         "allowed_paths": [],
-        "blocked_paths": [str(state_dir)],
+        "blocked_paths": [str(state_dir)] + [path for path in os.environ.get("GRADIO_BLOCKED_PATHS", "").split(",")
+                                             if path.strip()],
     }
 
 

@@ -172,7 +172,7 @@ def run_predict(args) -> int:
             prediction = predictor.predict(image)
         except ImageError as error:
             status = 2
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {image}: {error}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"image": str(image), "label": None, "reason": "unreadable",
                                   "error": str(error), "probabilities": {}}))

@@ -70,7 +70,9 @@ class Dataset:
             for path, label in zip(split.paths, split.labels):
                 file = Path(path)
                 relative = file.relative_to(self.root) if file.is_relative_to(self.root) else file
-                digest.update(f"{relative.as_posix()}|{file.stat().st_size}|{label}\n".encode())
+                # surrogateescape: file names that are not UTF-8 (Latin-1 zips) hash like any other
+                line = f"{relative.as_posix()}|{file.stat().st_size}|{label}\n"
+                digest.update(line.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()[:16]
 
     def describe(self) -> str:

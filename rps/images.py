@@ -64,9 +64,12 @@ def _open(source: ImageInput) -> Image.Image:
         name = "the upload"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise ImageError(f"{path} does not exist or is not a file.")
-        size = path.stat().st_size
+        try:
+            if not path.is_file():
+                raise ImageError(f"{path} does not exist or is not a file.")
+            size = path.stat().st_size
+        except OSError as error:  # a name too long for the file system, a permission problem
+            raise ImageError(f"{path.name[:60]} cannot be read ({error.strerror or error}).") from None
         if size == 0:
             raise ImageError(f"{path.name} is empty: use {FORMATS_TEXT}.")
         if size > MAX_FILE_BYTES:
@@ -96,13 +99,23 @@ def _open_header(stream, name: str) -> Image.Image:
             ) from None
         if isinstance(error, UnidentifiedImageError):
             raise ImageError(
-                f"{name} is not a readable image: its format is not one this reader knows; it "
+                f"{_subject(name)} is not a readable image: its format is not one this reader knows; it "
                 f"may be another kind of file, or corrupt. Use {FORMATS_TEXT}."
             ) from None
         raise ImageError(
-            f"{name} is not a readable image ({error}); it may be corrupt or truncated. "
-            f"Use {FORMATS_TEXT}."
+            f"{_subject(name)} is not a readable image ({_one_line(error)}); it may be corrupt or "
+            f"truncated. Use {FORMATS_TEXT}."
         ) from None
+
+
+def _subject(name: str) -> str:
+    """``name`` at the start of a sentence: "The upload", but a file name exactly as it is."""
+    return name[:1].upper() + name[1:] if name in ("the upload", "the image") else name
+
+
+def _one_line(text: str) -> str:
+    """A decoder's own message inside ours: one line, however the library printed it."""
+    return " ".join(str(text).split())
 
 
 def _bomb_message(name: str, error: Exception) -> str:
@@ -110,8 +123,8 @@ def _bomb_message(name: str, error: Exception) -> str:
     gives the pixel count, which the user's message repeats in megapixels."""
     found = re.search(r"\((\d+) pixels\)", str(error))
     size = f" is {int(found.group(1)) / 1e6:,.0f} megapixels;" if found else " is too large:"
-    return (f"{name}{size} the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Resize it first "
-            "(an image this large in a small file is also how decompression bombs work).")
+    return (f"{_subject(name)}{size} the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Resize it "
+            "first (an image this large in a small file is also how decompression bombs work).")
 
 
 def _too_big_file_message(size: int) -> str:
@@ -212,23 +225,27 @@ def load_rgb(source: ImageInput) -> np.ndarray:
             f"Cannot read an image from a {type(source).__name__}: give a file path, the file's "
             "bytes, a PIL image or an RGB array."
         )
-    _check_pixels(*image.size)
+    opened_here = not isinstance(source, Image.Image)
     try:
+        _check_pixels(*image.size)
         # Animated GIFs and multi-page files: the first frame is the photo.
         image.seek(0)
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-        array = np.asarray(image, dtype=np.uint8)
+        upright = ImageOps.exif_transpose(image)
+        array = np.asarray(_to_rgb(upright), dtype=np.uint8)
     except ImageError:
         raise
     except Image.DecompressionBombError as error:
-        raise ImageError(f"Refused a decompression bomb: {error} Resize it first.") from None
+        raise ImageError(_bomb_message(name, error)) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(
-            f"{name} could not be decoded ({error}); the file may be truncated or corrupt."
+            f"{_subject(name)} could not be decoded ({_one_line(error)}); the file may be truncated "
+            "or corrupt."
         ) from None
+    finally:
+        if opened_here:
+            image.close()  # the file handle; the pixels are in the array
     if array.ndim != 3 or array.shape[-1] != 3:
-        raise ImageError(f"{name} decoded to an unexpected shape {array.shape}.")
+        raise ImageError(f"{_subject(name)} decoded to an unexpected shape {array.shape}.")
     return array
 
 

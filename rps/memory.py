@@ -39,12 +39,28 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
+# A container's limit (cgroup v2, then v1): on a Space it is smaller than the host's memory.
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+# Below this a training cannot even load TensorFlow: a smaller budget is a typo.
+MIN_BUDGET_BYTES = 256 * 2**20
+
+
 def physical_memory_bytes() -> int:
-    """The machine's memory (Linux and macOS), or 0 when the system does not say."""
+    """The memory this process may use: the machine's (Linux and macOS), or its container's
+    limit when that is smaller; 0 when the system does not say."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        total = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 0
+        total = 0
+    for limit_file in CGROUP_LIMITS:
+        try:
+            limit = int(open(limit_file).read().strip())
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            continue
+        if 0 < limit < (total or limit + 1):
+            total = limit
+        break
+    return total
 
 
 def parse_size(text: str) -> int:
@@ -54,7 +70,13 @@ def parse_size(text: str) -> int:
         raise ConfigError(
             f"RPS_MAX_TRAIN_MEMORY must be a size such as 4G or 3500M, got {text!r}."
         )
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    if size < MIN_BUDGET_BYTES:
+        raise ConfigError(
+            f"RPS_MAX_TRAIN_MEMORY is {text!r}, {size:,} bytes; a training needs at least 256M "
+            "(sizes take a unit: 4G, 3500M)."
+        )
+    return size
 
 
 def training_budget_bytes(environ: Mapping[str, str] = os.environ) -> int | None:

@@ -9,6 +9,8 @@ could not fit.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -27,7 +29,7 @@ def _load(path: bytes | np.ndarray) -> np.ndarray:
     0-d object array (eagerly)."""
     if isinstance(path, np.ndarray):
         path = path.item()
-    return load_rgb(path.decode())
+    return load_rgb(os.fsdecode(path))
 
 
 def decode_and_resize(path: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -87,7 +89,8 @@ def make_dataset(
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (uint8-valued images, integer labels) ready for ``model.fit``."""
-    paths = tf.constant(list(images.paths), dtype=tf.string)
+    # Bytes, not str: a file name that is not UTF-8 (surrogate-escaped) still reaches the decoder.
+    paths = tf.constant([os.fsencode(path) for path in images.paths], dtype=tf.string)
     labels = tf.constant(list(images.labels), dtype=tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     options = tf.data.Options()

@@ -34,9 +34,9 @@ from rps.callbacks import ProgressRecorder, ProgressSnapshot
 from rps.config import TrainConfig
 from rps.datasets import Dataset, open_dataset
 from rps.devices import describe_device
-from rps.errors import DatasetError, ModelFileError, RpsError, TrainingBusyError, TrainingStopped
+from rps.errors import ConfigError, DatasetError, ModelFileError, RpsError, TrainingBusyError, TrainingStopped
 from rps.images import ImageInput
-from rps.memory import check_training_memory
+from rps.memory import check_training_memory, training_budget_bytes
 from rps.prediction import SHIPPED_MODEL, Prediction, Predictor
 from rps.training import TrainResult, train
 
@@ -46,6 +46,7 @@ _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 SERVED_POINTER = "served.json"
 SERVED_HISTORY = "served-history.json"
 BUNDLED = "bundled"  # the served-history name of the model that ships with the app
+PREVIOUS = "previous"  # the "via" of a history entry made by serve_previous
 MAX_HISTORY = 100
 
 
@@ -96,9 +97,15 @@ class ModelService:
         self.bundled_model = Path(bundled_model)
         self.data_root = Path(data_root).resolve() if data_root else None
         self.environ = environ  # RPS_MAX_TRAIN_MEMORY (rps.memory)
+        try:  # a bad setting is the operator's to see at start-up, not a visitor's at Start
+            training_budget_bytes(environ)
+            budget_problem = ""
+        except ConfigError as error:
+            budget_problem = str(error)
+            log.warning(budget_problem)
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
-        self.startup_warning = ""
+        self.startup_warning = budget_problem
         self._predictor = self._load_served_at_startup()
 
     def _remove_leftovers(self) -> list[str]:
@@ -120,14 +127,16 @@ class ModelService:
         pointer = self.state_dir / SERVED_POINTER
         if pointer.is_file():
             try:
-                folder = self._run_folder(json.loads(pointer.read_text())["run_id"])
+                recorded = json.loads(pointer.read_text())
+                if not isinstance(recorded, dict):
+                    raise ValueError(f"{SERVED_POINTER} holds {type(recorded).__name__}, not a run id")
+                folder = self._run_folder(recorded.get("run_id"))
                 return self._with_warning(Predictor(folder))
-            except (RpsError, ValueError, KeyError, OSError) as error:
-                self.startup_warning = (
-                    f"The last promoted model could not be loaded ({error}); "
-                    "serving the bundled model instead."
-                )
-                log.warning(self.startup_warning)
+            except (RpsError, ValueError, KeyError, TypeError, OSError) as error:
+                problem = (f"The last promoted model could not be loaded ({error}); "
+                           "serving the bundled model instead.")
+                self.startup_warning = " ".join(filter(None, [self.startup_warning, problem]))
+                log.warning(problem)
         return self._with_warning(Predictor(self.bundled_model))
 
     def _with_warning(self, predictor: Predictor) -> Predictor:
@@ -160,29 +169,38 @@ class ModelService:
         that cannot record the change; the served model is then unchanged.
         """
         candidate = Predictor(self._run_folder(run_id))  # load and check before touching what is served
-        self._serve(candidate, run_id)
-        return candidate.metadata
+        return self._serve(candidate, run_id)
 
     def serve_bundled(self) -> dict:
         """Serve the model that ships with the app again (the way back from any promotion)."""
-        candidate = self._with_warning(Predictor(self.bundled_model))
-        self._serve(candidate, None)
-        return candidate.metadata
+        return self._serve(self._with_warning(Predictor(self.bundled_model)), None)
 
     def serve_previous(self) -> dict:
-        """Serve the model that was served before the current one (a run, or the bundled model).
+        """Serve the model that was served before the current one, walking back one step per
+        call (promote A, B, C; then previous serves B, then A, then the bundled model).
 
         Raises ``ModelFileError`` when there is none, or when it can no longer be loaded.
         """
-        history = self.served_history()
-        current = history[-1]["model"] if history else BUNDLED
-        earlier = [entry["model"] for entry in history[:-1] if entry["model"] != current]
-        if not history or (not earlier and current == BUNDLED):
+        stack = self._served_stack()
+        if len(stack) < 2:
+            if stack and stack[-1] != BUNDLED:
+                return self._serve(Predictor(self.bundled_model), None, PREVIOUS)
             raise ModelFileError("There is no earlier served model to go back to.")
-        previous = earlier[-1] if earlier else BUNDLED
+        previous = stack[-2]
         if previous == BUNDLED:
-            return self.serve_bundled()
-        return self.promote(previous)
+            return self._serve(self._with_warning(Predictor(self.bundled_model)), None, PREVIOUS)
+        return self._serve(Predictor(self._run_folder(previous)), previous, PREVIOUS)
+
+    def _served_stack(self) -> list[str]:
+        """The models a rollback can return to, oldest first: each change pushes its model, and
+        each ``serve_previous`` pops one."""
+        stack: list[str] = []
+        for entry in self.served_history():
+            if entry.get("via") == PREVIOUS and stack:
+                stack.pop()
+            else:
+                stack.append(entry["model"])
+        return stack
 
     def served_history(self) -> list[dict]:
         """Every change of the served model, oldest first: ``{"model": run id or "bundled",
@@ -191,20 +209,29 @@ class ModelService:
             history = json.loads((self.state_dir / SERVED_HISTORY).read_text())
         except (OSError, ValueError):
             return []
-        return [entry for entry in history if isinstance(entry, dict) and "model" in entry]
+        if not isinstance(history, list):  # a damaged file must not block promotion
+            return []
+        return [entry for entry in history if isinstance(entry, dict) and isinstance(entry.get("model"), str)]
 
-    def _serve(self, candidate: Predictor, run_id: str | None) -> None:
-        """Record the choice on disk (atomically), then swap the served model."""
+    def _serve(self, candidate: Predictor, run_id: str | None, via: str | None = None) -> dict:
+        """Record the choice on disk (atomically: the pointer first, the history after), then
+        swap the served model; returns its metadata."""
         entry = {"model": run_id or BUNDLED,
                  "served_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        if via:
+            entry["via"] = via
         history = (self.served_history() + [entry])[-MAX_HISTORY:]
         with self._lock:
-            self._write_json(SERVED_HISTORY, history)
             if run_id is None:
                 (self.state_dir / SERVED_POINTER).unlink(missing_ok=True)
             else:
                 self._write_json(SERVED_POINTER, {"run_id": run_id})
             self._predictor = candidate
+            try:
+                self._write_json(SERVED_HISTORY, history)
+            except ModelFileError as error:  # the model is served; only its record is behind
+                log.warning("the served history could not be written: %s", error)
+        return candidate.metadata
 
     def _write_json(self, name: str, value) -> None:
         """Write ``state_dir/name`` atomically; ``ModelFileError`` (nothing changed) on failure."""

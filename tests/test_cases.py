@@ -296,3 +296,57 @@ def test_tensors_are_accepted_and_other_objects_refused_with_a_sentence(shipped)
     assert shipped.predict(tf.constant(photo)).label == shipped.predict(photo).label == "rock"
     with pytest.raises(ImageError, match="Cannot read an image from a dict"):
         shipped.predict({"not": "an image"})
+
+
+def test_a_reused_result_image_is_refreshed_before_any_prune(tmp_path):
+    """The same picture for two visitors: its file is touched on reuse, so a prune in between
+    cannot delete it before Gradio copies it."""
+    import os
+    import time
+
+    import app
+
+    files = app.ImageFiles(tmp_path, max_age_seconds=300)
+    picture = np.zeros((8, 8, 3), np.uint8)
+    first = files.path(picture)
+    old = time.time() - 400
+    os.utime(first, (old, old))
+    files._writes = 199  # the next write prunes
+    assert files.path(picture) == first and Path(first).exists()
+
+
+def test_file_names_that_are_not_utf8_train(tmp_path, capsys):
+    """A Latin-1 name (from an old zip) reaches the fingerprint and the streaming decoder."""
+    import os
+
+    from rps.pipeline import make_dataset
+
+    root = tmp_path / "latin1"
+    for label in ("paper", "rock"):
+        (root / label).mkdir(parents=True)
+        for index in range(3):
+            name = os.fsdecode(f"caf{index}".encode() + b"\xe9.png")
+            draw_gesture(label, 32, seed=index).save(root / label / name)
+    dataset = open_dataset(root)
+    assert len(dataset.fingerprint()) == 16
+    batches = list(make_dataset(dataset.train, 16, 6, cache_budget=0))
+    assert batches[0][0].shape == (6, 16, 16, 3)
+
+
+def test_an_overlong_file_name_is_one_error_line_and_the_rest_still_answer(shipped, capsys, tmp_path):
+    long_name = tmp_path / ("x" * 300 + ".png")
+    code, out, err = cli(capsys, "predict", long_name, CASES / "rgba-transparent-rock.png")
+    assert code == 2 and "cannot be read" in err and "Traceback" not in err
+    assert "rgba-transparent-rock.png: rock" in out
+
+
+def test_a_data_url_over_the_size_limit_is_refused_unread():
+    import gradio as gr
+
+    import app
+    from gradio.data_classes import ImageData
+
+    huge = "data:image/png;base64," + "A" * (60 * 2**20)
+    with pytest.raises(gr.Error, match="larger than 40 MB"):
+        app.PhotoInput(type="filepath", image_mode=None).preprocess(ImageData(url=huge))
+    assert app.LiveFrameInput(sources=["webcam"], streaming=True).preprocess(ImageData(url=huge)) is None

@@ -283,3 +283,43 @@ def test_promotion_can_be_undone_and_is_remembered(service, tmp_path, tiny_model
 def test_there_is_no_previous_model_at_first(service):
     with pytest.raises(ModelFileError, match="no earlier served model"):
         service.serve_previous()
+
+
+def test_serving_the_previous_model_walks_back_one_step_each_time(service, tmp_path, tiny_model):
+    data = write_kaggle_layout(tmp_path / "data")
+    runs = []
+    for _ in range(3):
+        job = service.start_training(data, TINY)
+        wait_until_done(job)
+        runs.append(job.run_id)
+        service.promote(job.run_id)
+    for expected in (runs[1], runs[0]):
+        service.serve_previous()
+        assert service.served_folder().name == expected
+    service.serve_previous()
+    assert service.served_folder() == tiny_model
+    with pytest.raises(ModelFileError, match="no earlier served model"):
+        service.serve_previous()
+
+
+@pytest.mark.parametrize("pointer", ["[]", "null", '"x"', "[1]", "{\"run_id\": 5}", "{not json"])
+def test_a_damaged_pointer_falls_back_to_the_bundled_model(tmp_path, tiny_model, pointer):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "served.json").write_text(pointer)
+    service = ModelService(tmp_path / "state", bundled_model=tiny_model)
+    assert service.served_folder() == tiny_model and "bundled model" in service.startup_warning
+
+
+@pytest.mark.parametrize("history", ["5", "null", "true", "{}", "[1, {\"x\": 2}]"])
+def test_a_damaged_history_never_blocks_promotion(service, tmp_path, history):
+    job = service.start_training(write_kaggle_layout(tmp_path / "data"), TINY)
+    wait_until_done(job)
+    (service.state_dir / "served-history.json").write_text(history)
+    service.promote(job.run_id)
+    assert [entry["model"] for entry in service.served_history()] == [job.run_id]
+
+
+@pytest.mark.parametrize("text", ["0", "4", "100M"])
+def test_a_memory_budget_too_small_to_train_is_a_start_up_warning(tmp_path, tiny_model, text):
+    service = ModelService(tmp_path / "state", bundled_model=tiny_model, environ={"RPS_MAX_TRAIN_MEMORY": text})
+    assert "RPS_MAX_TRAIN_MEMORY" in service.startup_warning and "at least 256M" in service.startup_warning
