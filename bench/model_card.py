@@ -62,19 +62,28 @@ def measured_rows(sha: str) -> tuple[dict | None, str]:
     return results, ""
 
 
-def seed_spread(sha: str) -> list[str]:
-    """The run-to-run line, from ``bench/seeds.py``, when the shipped file is among its runs."""
-    path = RESULTS / "seeds.json"
+def seed_spread(sha: str, members: int = 1) -> list[str]:
+    """The run-to-run lines, from ``bench/seeds.py`` (``--members`` for an ensemble), when the
+    shipped file is among its runs; for an ensemble, the single models' spread too."""
+    name = "seeds" if members == 1 else f"seeds-members{members}"
+    path = RESULTS / f"{name}.json"
     if not path.is_file():
         return []
     results = json.loads(path.read_text())
     if sha not in {row.get("model_sha256") for row in results["rows"].values()}:
         return []
     spread = results["summary"]["wild-dev mean"]
-    return ["", f"Run to run: {len(results['rows'])} training runs of this recipe (seeds "
-                f"{', '.join(name.split('seed ')[-1].rstrip(')') for name in results['rows'])}) score "
-                f"{spread['min']:.1%} to {spread['max']:.1%} on the webcam rooms, mean {spread['mean']:.1%}; "
-                "this file is the default seed's run, not a pick (`python bench/seeds.py`)."]
+    kind = "training runs of this recipe" if members == 1 else f"ensembles of {members} of this recipe"
+    seeds = ", ".join("42" if key == "shipped" else key.split("seed ")[-1].rstrip(")") for key in results["rows"])
+    lines = ["", f"Run to run: {len(results['rows'])} {kind} (seeds {seeds}) score {spread['min']:.1%} to "
+                 f"{spread['max']:.1%} on the webcam rooms, mean {spread['mean']:.1%}; this file is the default "
+                 f"seed's run, not a pick (`python bench/seeds.py{'' if members == 1 else f' --members {members}'}`)."]
+    single = RESULTS / "seeds.json"
+    if members > 1 and single.is_file():
+        alone = json.loads(single.read_text())["summary"]["wild-dev mean"]
+        lines[-1] += (f" Single models of the recipe scored {alone['min']:.1%} to {alone['max']:.1%} "
+                      f"(mean {alone['mean']:.1%}).")
+    return lines
 
 
 def figure_table(results: dict) -> list[str]:
@@ -213,7 +222,7 @@ def card(metadata: dict, sha: str) -> str:
         lines.append(f"Accuracy on real photos: {missing}.")
     else:
         lines += figure_table(results)
-        lines += seed_spread(sha)
+        lines += seed_spread(sha, metadata["config"].get("members", 1))
         lines += ["", "Rerun: `python bench/real_rooms.py`, then `python bench/model_card.py`. Every photo "
                   "goes through `Predictor.predict`; a \"no hand\" answer on a labelled photo counts as wrong. "
                   "The wild-dev figure is the mean over its four sources, as each source is one person "
