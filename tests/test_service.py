@@ -237,7 +237,7 @@ def test_a_training_over_the_memory_budget_is_refused_at_start(tmp_path, tiny_mo
 
 
 @pytest.mark.parametrize("text,expected", [("4G", 4 * 2**30), ("3500M", 3500 * 2**20), ("2.5GB", int(2.5 * 2**30)),
-                                           ("1048576", 2**20)])
+                                           ("536870912", 2**29)])
 def test_memory_sizes_parse(text, expected):
     from rps.memory import parse_size
 
