@@ -139,3 +139,10 @@ def tiny_model(tmp_path_factory) -> Path:
     )
     train(open_dataset(root / "data"), config, root / "run", verbose=0)
     return root / "run"
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that launch the app (the ``launched`` fixture) are integration tests: slow."""
+    for item in items:
+        if "launched" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

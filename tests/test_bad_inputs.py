@@ -24,6 +24,10 @@ from rps.errors import RpsError
 from rps.images import MAX_FILE_BYTES, load_rgb
 from rps.prediction import Predictor
 
+# Integration tests (the bad-input table through the launched app): CI runs them;
+# `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "rock-1.png"
 
 

@@ -24,6 +24,10 @@ from rps.evaluation import prepare_split
 from rps.images import load_rgb
 from rps.preprocessing import Preprocessor
 
+# Integration tests (every failing input through every door, trainings included):
+# CI runs them all; `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 CASES = Path(__file__).resolve().parent / "data" / "cases"
 # Every photo case and the label the shipped model must give it.
 PHOTOS = {

@@ -15,6 +15,9 @@ from rps.errors import ConfigError, DatasetError
 from rps.finetune import MIN_PER_CLASS, build_finetuned, finetune
 from rps.prediction import SHIPPED_MODEL, Predictor
 
+# Integration tests (fine-tuning runs): CI runs them all; `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def hands(tmp_path_factory):

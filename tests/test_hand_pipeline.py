@@ -24,6 +24,9 @@ from rps.service import ModelService
 from rps.training import train
 from test_hands import room
 
+# Integration tests (the hand pipeline end to end, trainings included): CI runs them all; `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "assets" / "examples").glob("*.png"))
 

@@ -13,6 +13,9 @@ from rps.config import TrainConfig
 from rps.errors import DatasetError, ModelFileError, TrainingBusyError
 from rps.service import ModelService
 
+# Integration tests (trainings through the service): CI runs them all; `-m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 TINY = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=8, epochs=1, augmentation="none", patience=0)
 SLOW = TrainConfig(architecture="baseline", input="image", image_size=32, batch_size=2, epochs=200, augmentation="none", patience=0)
 
