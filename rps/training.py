@@ -145,6 +145,9 @@ def prepared_dataset(
         jitter_keypoints = augment is not None
     jitter = KeypointJitter(seed=seed) if jitter_keypoints else None
 
+    # Plain Python branching on settings, nothing for AutoGraph to convert (it warned about
+    # this closure on every training otherwise).
+    @tf.autograph.experimental.do_not_convert
     def to_model_inputs(batch, label):
         pixels, keypoints = batch
         given = {}
