@@ -69,34 +69,53 @@ def http_latency(url: str, requests: int) -> dict:
     return {"requests": requests, "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
 
 
-def live_rate(url: str, seconds: float) -> dict:
-    from playwright.sync_api import sync_playwright
+def camera_browser(playwright):
+    """Headless Chromium whose fake webcam shows a rock, then scissors (Debian's chromium)."""
     from video import write_y4m
 
-    folder = Path(tempfile.mkdtemp())
     examples = ROOT / "assets" / "examples"
-    video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"], folder / "cam.y4m")
+    video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"],
+                      Path(tempfile.mkdtemp()) / "cam.y4m")
+    return playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}"])
+
+
+def open_live(browser, url: str):
+    """A new page on the Live tab, streaming its webcam."""
+    page = browser.new_page()
+    page.goto(url)
+    page.get_by_role("tab", name="Live").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_role("button", name="capture photo").click()
+    return page
+
+
+def read_live(page) -> tuple[float | None, str | None]:
+    """(labelled frames per second shown, label shown), each None while the page shows none."""
+    found = re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text())
+    heading = page.locator("#live-prediction h2")
+    return (float(found.group(1)) if found else None,
+            heading.first.inner_text().strip() if heading.count() else None)
+
+
+def live_rate(url: str, seconds: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                  f"--use-file-for-fake-video-capture={video}"])
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_role("tab", name="Live").click()
-        page.get_by_text("Click to Access Webcam").click()
-        page.get_by_role("button", name="capture photo").click()
+        browser = camera_browser(playwright)
+        page = open_live(browser, url)
         samples, labels = [], set()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(1.0)
-            found = re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text())
-            if found:
-                samples.append(float(found.group(1)))
-            heading = page.locator("#live-prediction h2")
-            if heading.count():
-                labels.add(heading.first.inner_text().strip())
+            rate, label = read_live(page)
+            if rate is not None:
+                samples.append(rate)
+            if label:
+                labels.add(label)
         browser.close()
     steady = samples[len(samples) // 3:] or [0.0]
     return {"seconds": seconds, "frames_per_second_median": round(statistics.median(steady), 1),

@@ -15,8 +15,6 @@ it is an upper bound for the server) per phase.  Loopback only.
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,43 +29,24 @@ def live_viewers(url: str, viewers: int, stop: threading.Event, started: threadi
     scissors) on the Live tab until ``stop``; ``started`` is set once all stream.  Returns each
     page's last shown frames-per-second figure and the labels seen.  (gradio_client cannot
     call streaming endpoints, so the viewers are real browsers, as in ``app_speed.py``.)"""
-    import re
-
+    from app_speed import camera_browser, open_live, read_live
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(ROOT / "tests"))  # video.write_y4m, the tests' fake-webcam writer
-    from video import write_y4m
-
-    examples = ROOT / "assets" / "examples"
-    video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"],
-                      Path(tempfile.mkdtemp()) / "cam.y4m")
     result = {"viewers": viewers, "frames_per_second": [], "labels_seen": set(), "errors": []}
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium",
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                      f"--use-file-for-fake-video-capture={video}"])
-            pages = []
-            for _ in range(viewers):
-                page = browser.new_page()
-                page.goto(url)
-                page.get_by_role("tab", name="Live").click()
-                page.get_by_text("Click to Access Webcam").click()
-                page.get_by_role("button", name="capture photo").click()
-                pages.append(page)
+            browser = camera_browser(playwright)
+            pages = [open_live(browser, url) for _ in range(viewers)]
             started.set()
             rates = [0.0] * viewers
             while not stop.is_set():
                 time.sleep(2.0)
                 for index, page in enumerate(pages):
-                    found = re.search(r"([\d.]+) labelled frames per second", page.locator("#fps").inner_text())
-                    if found:
-                        rates[index] = float(found.group(1))
-                    heading = page.locator("#live-prediction h2")
-                    if heading.count():
-                        result["labels_seen"].add(heading.first.inner_text().strip())
+                    rate, label = read_live(page)
+                    if rate is not None:
+                        rates[index] = rate
+                    if label:
+                        result["labels_seen"].add(label)
             result["frames_per_second"] = rates
             browser.close()
     except Exception as error:  # noqa: BLE001 - reported with the figures
