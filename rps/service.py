@@ -305,29 +305,28 @@ class ModelService:
             return job
         try:
             dataset = self._open(job, source)
-            self._check_memory(job, dataset)
         except BaseException as error:
             job.status, job.message = "failed", str(error)
-            if job.unpack_dir:
-                shutil.rmtree(job.unpack_dir, ignore_errors=True)
             raise
         self._begin(job, dataset)
         return job
 
-    def _check_memory(self, job: TrainingJob, dataset: Dataset) -> None:
-        """Refuse a training whose estimated peak exceeds the server's budget (``rps.memory``)."""
-        photos = sum(len(split) for split in (dataset.train, dataset.validation, dataset.test) if split)
-        job.memory_estimate = check_training_memory(job.config, len(dataset.class_names), photos,
-                                                    self.environ)
-
     def _open(self, job: TrainingJob, source: Path | Dataset) -> Dataset:
-        if isinstance(source, Dataset):
-            return source
-        job.unpack_dir = Path(tempfile.mkdtemp(prefix=f"{job.run_id}-", dir=self.uploads_dir))
+        """Open the data (unpacked under ``uploads_dir``) and check the training fits the
+        server's memory budget (``rps.memory``); on failure nothing unpacked is left."""
         try:
-            return open_dataset(source, job.unpack_dir, verify=not job.config.skip_unreadable)
+            if isinstance(source, Dataset):
+                dataset = source
+            else:
+                job.unpack_dir = Path(tempfile.mkdtemp(prefix=f"{job.run_id}-", dir=self.uploads_dir))
+                dataset = open_dataset(source, job.unpack_dir, verify=not job.config.skip_unreadable)
+            photos = sum(len(split) for split in (dataset.train, dataset.validation, dataset.test) if split)
+            job.memory_estimate = check_training_memory(job.config, len(dataset.class_names), photos,
+                                                        self.environ)
+            return dataset
         except BaseException:
-            shutil.rmtree(job.unpack_dir, ignore_errors=True)
+            if job.unpack_dir:
+                shutil.rmtree(job.unpack_dir, ignore_errors=True)
             raise
 
     def _begin(self, job: TrainingJob, dataset: Dataset) -> None:
@@ -342,11 +341,8 @@ class ModelService:
     def _fetch_and_run(self, job: TrainingJob, fetch: Callable[[], Path]) -> None:
         try:
             dataset = self._open(job, fetch())
-            self._check_memory(job, dataset)
         except RpsError as error:
             job.status, job.message = "failed", str(error)
-            if job.unpack_dir:
-                shutil.rmtree(job.unpack_dir, ignore_errors=True)
             return
         except Exception as error:  # a server must survive any failure of one download
             log.exception("fetching the data of %s failed", job.run_id)
