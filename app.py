@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import hmac
 import html
+import io
 import logging
 import os
 import shutil
@@ -29,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from rps.native_logs import native_stderr_silenced  # noqa: E402
 
@@ -85,11 +88,6 @@ class ImageFiles:
         """The file holding ``image`` (RGB uint8 array), or None for None."""
         if image is None:
             return None
-        import hashlib
-        import io
-
-        from PIL import Image
-
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(image, np.uint8)).save(buffer, "PNG")
         data = buffer.getvalue()
@@ -323,8 +321,6 @@ def model_card(metadata: dict) -> str:
 def picture(path: Path):
     """A run's picture as pixels, or None: the page gets a copy in Gradio's cache, never a
     path into the state folder (which the server does not serve; see ``launch_options``)."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             return image.convert("RGB")

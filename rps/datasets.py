@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rps.archives import extract_zip
-from rps.errors import DatasetError, ImageError
+from rps.errors import UNREADABLE_HINT, DatasetError, ImageError
 from rps.images import IMAGE_EXTENSIONS, check_header, is_image_file
 
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -104,8 +104,7 @@ def _check_is_image(path: Path) -> None:
         shown = f"{path.parent.name}/{path.name}"
         text = str(error)
         text = text.replace(path.name, shown, 1) if path.name in text else f"{shown}: {text}"
-        raise DatasetError(f"{text} Fix or remove the file (training can skip unreadable files: "
-                           "--skip-unreadable, or 'Skip unreadable files' in the app).") from None
+        raise DatasetError(f"{text} {UNREADABLE_HINT}") from None
 
 
 def _images_in(folder: Path, verify: bool, depth: int = 0) -> list[Path]:

@@ -6,6 +6,11 @@ type a Python user would expect (``ValueError`` for bad data, ``RuntimeError`` f
 """
 
 
+# What a message naming an unreadable training photo ends with.
+UNREADABLE_HINT = ("Fix or remove the file, or skip unreadable files (--skip-unreadable; in the app, "
+                   "'Skip unreadable files').")
+
+
 class RpsError(Exception):
     """Base class: the message is meant for the end user, not a traceback reader."""
 

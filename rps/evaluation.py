@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rps.errors import DatasetError, ImageError
+from rps.errors import UNREADABLE_HINT, DatasetError, ImageError
 from rps.hands import KEYPOINT_COUNT, NO_HAND, TOO_DARK
 from rps.images import load_rgb
 from rps.inference import ModelRunner
@@ -99,10 +99,7 @@ def prepare_split(
         except ImageError as error:
             problem = f"{shown_name(path, root)}: {error}"
             if not skip_unreadable:
-                raise DatasetError(
-                    f"{problem} Fix or remove the file, or skip unreadable files "
-                    "(--skip-unreadable; in the app, 'Skip unreadable files')."
-                ) from None
+                raise DatasetError(f"{problem} {UNREADABLE_HINT}") from None
             reasons.append(UNREADABLE)
             skipped.append(problem)
             if on_progress is not None:

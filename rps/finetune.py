@@ -16,16 +16,13 @@ The result is an ordinary run folder (``model.keras``, ``model.json``, curves, c
 from __future__ import annotations
 
 import math
-import platform
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
 import keras
-import tensorflow as tf
 from keras import layers, regularizers
 
 from rps import artifacts
@@ -38,7 +35,7 @@ from rps.errors import ConfigError, DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, evaluate_prepared
 from rps.inference import ModelRunner
 from rps.preprocessing import Preprocessor
-from rps.training import prepare_for_fit, prepared_dataset, publish_run
+from rps.training import prepare_for_fit, prepared_dataset, publish_run, training_record
 
 # Fewer photos of a class than this cannot be split into a fit and a held-out part.
 MIN_PER_CLASS = 3
@@ -166,10 +163,8 @@ def finetune(
                     "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",
                     "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped)},
         "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None},
-        "training": {"epochs_run": len(rows), "seconds": round(fit_seconds, 1),
-                     "seconds_per_epoch": round(fit_seconds / max(len(rows), 1), 2),
-                     "device": describe_device(), "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        # Fine-tuning epochs take hundredths of a second: two digits.
+        "training": training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
     }
     folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names)
     return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata)

@@ -37,7 +37,7 @@ from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
 from rps.datasets import SPLIT_FOLDER, Dataset, LabelledImages, split_for_validation
 from rps.devices import choose_strategy, describe_device, precision_policy, xla_setting
-from rps.errors import DatasetError, HandDetectorError, ImageError, ModelFileError, TrainingStopped
+from rps.errors import UNREADABLE_HINT, DatasetError, HandDetectorError, ImageError, ModelFileError, TrainingStopped
 from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared, prepare_split, shown_name
 from rps.images import load_rgb
 from rps.inference import ModelRunner
@@ -91,6 +91,20 @@ def _check_classes(dataset: Dataset, train: LabelledImages) -> None:
 def _saving_failed(out_dir: Path, step: str, error: OSError) -> str:
     return (f"Training finished, but saving {step} in {out_dir.parent} ({error.strerror or error}); "
             "nothing was saved. Free disk space there or make it writable, then train again.")
+
+
+def training_record(epochs_run: int, seconds: float, device: str, per_epoch_digits: int = 1) -> dict:
+    """``model.json``'s "training" entry: how long fitting took, where, and with which versions."""
+    return {
+        "epochs_run": epochs_run,
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(epochs_run, 1), per_epoch_digits),
+        "device": device,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
@@ -231,8 +245,7 @@ def _readable_files(dataset: Dataset, images: LabelledImages, config: TrainConfi
         except ImageError as error:
             problem = f"{shown_name(path, dataset.root)}: {error}"
             if not config.skip_unreadable:
-                raise DatasetError(f"{problem} Fix or remove the file, or skip unreadable files "
-                                   "(--skip-unreadable).") from None
+                raise DatasetError(f"{problem} {UNREADABLE_HINT}") from None
             skipped.append(problem)
         else:
             kept.append(index)
@@ -465,16 +478,7 @@ def train(
             "validation_accuracy": validation.accuracy,
             "test_accuracy": test.accuracy if test else None,
         },
-        "training": {
-            "epochs_run": len(rows),
-            "seconds": round(seconds, 1),
-            "seconds_per_epoch": round(seconds / max(len(rows), 1), 1),
-            "device": device,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "python": platform.python_version(),
-        },
+        "training": training_record(len(rows), seconds, device),
     }
 
     folder = publish_run(out_dir, model, metadata, rows, validation, test, dataset.class_names)
