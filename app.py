@@ -638,14 +638,8 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
             policy.check(token_text)
             if not chosen_run:
                 raise user_error("Finish a training first.")
-            try:
-                service.promote(chosen_run)
-            except RpsError as error:
-                raise user_error(str(error)) from None
-            except Exception as error:
-                raise unexpected_error("Serving the new model", error) from None
-            gr.Info("The new model now serves every visitor.")
-            return served_model_view(service)
+            return change_served(token_text, lambda: service.promote(chosen_run),
+                                 "The new model now serves every visitor.", "Serving the new model")
 
         def ask_to_promote(chosen_run):
             """The question before a promotion, with what it would change (``results_text``)."""
@@ -662,14 +656,16 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
                     f"Serve run `{escape_markdown(chosen_run)}` to every visitor?{change} "
                     "The Model tab can go back to the previous or the bundled model.")
 
-        def change_served(token_text, action, done_text):
+        def change_served(token_text, action, done_text, doing="Changing the served model"):
+            """Run ``action`` (promote, previous, bundled) with the promotion permission; the
+            Model tab's new view, or a sentence."""
             policy.check(token_text)
             try:
                 action()
             except RpsError as error:
                 raise user_error(str(error)) from None
             except Exception as error:
-                raise unexpected_error("Changing the served model", error) from None
+                raise unexpected_error(doing, error) from None
             gr.Info(done_text)
             return served_model_view(service)
 

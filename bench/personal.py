@@ -28,7 +28,7 @@ import numpy as np
 from common import DATASETS, ROOT, machine, peak_rss_mb, require, save_results
 from PIL import Image
 
-from rps.datasets import evaluation_split, open_dataset
+from rps.datasets import open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split
 from rps.finetune import finetune
 from rps.images import is_image_file
