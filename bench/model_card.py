@@ -62,6 +62,12 @@ def measured_rows(sha: str) -> tuple[dict | None, str]:
     return results, ""
 
 
+def seeds_command(results: dict, members: int) -> str:
+    """The ``bench/seeds.py`` command that measured ``results``."""
+    seeds = [key.removeprefix("seed ") for key in results["rows"] if key.startswith("seed ")]
+    return f"python bench/seeds.py --seeds {' '.join(seeds)}" + ("" if members == 1 else f" --members {members}")
+
+
 def seed_spread(sha: str, members: int = 1) -> list[str]:
     """The run-to-run lines, from ``bench/seeds.py`` (``--members`` for an ensemble), when the
     shipped file is among its runs; for an ensemble, the single models' spread too."""
@@ -77,7 +83,7 @@ def seed_spread(sha: str, members: int = 1) -> list[str]:
     seeds = ", ".join("42" if key == "shipped" else key.split("seed ")[-1].rstrip(")") for key in results["rows"])
     lines = ["", f"Run to run: {len(results['rows'])} {kind} (seeds {seeds}) score {spread['min']:.1%} to "
                  f"{spread['max']:.1%} on the webcam rooms, mean {spread['mean']:.1%}; this file is the default "
-                 f"seed's run, not a pick (`python bench/seeds.py{'' if members == 1 else f' --members {members}'}`)."]
+                 f"seed's run, not a pick (`{seeds_command(results, members)}`)."]
     single = RESULTS / "seeds.json"
     if members > 1 and single.is_file():
         alone = json.loads(single.read_text())["summary"]["wild-dev mean"]
@@ -231,7 +237,8 @@ def card(metadata: dict, sha: str) -> str:
         "",
         f"Training record (`model.json`): validation accuracy {metadata['metrics']['validation_accuracy']:.1%} "
         f"(the study's 33-image validation folder), test accuracy {metadata['metrics']['test_accuracy']:.1%}; "
-        f"{training['epochs_run']} epochs{members_text(metadata)} in {training['seconds'] / 60:.1f} min of fitting on {training['device']} "
+        f"{training['epochs_run']} epochs{members_text(metadata)} in {training['seconds'] / 60:.1f} min of "
+        f"fitting on {training['device']} "
         f"({training['seconds_per_epoch']} s per epoch). Hands were found in {train_found[0]} of "
         f"{train_found[1]} training photos; the others were left out.",
         "",

@@ -172,7 +172,8 @@ def run_predict(args) -> int:
             prediction = predictor.predict(image)
         except ImageError as error:
             status = 2
-            print(f"error: {image}: {error}", file=sys.stderr)
+            # Name the file once: most messages already start with it.
+            print(f"error: {error}" if image.name in str(error) else f"error: {image}: {error}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"image": str(image), "label": None, "reason": "unreadable",
                                   "error": str(error), "probabilities": {}}))

@@ -6,9 +6,10 @@ type a Python user would expect (``ValueError`` for bad data, ``RuntimeError`` f
 """
 
 
-# What a message naming an unreadable training photo ends with.
-UNREADABLE_HINT = ("Fix or remove the file, or skip unreadable files (--skip-unreadable; in the app, "
-                   "'Skip unreadable files').")
+# What a message naming an unreadable photo of a dataset ends with (evaluation names them too,
+# so the option is named as training's).
+UNREADABLE_HINT = ("Fix or remove the file (training can skip unreadable files: --skip-unreadable, or "
+                   "'Skip unreadable files' in the app).")
 
 
 class RpsError(Exception):
