@@ -6,7 +6,7 @@
 2. Live: labelled frames per second in headless Chromium fed a fake webcam (Debian's
    ``/usr/bin/chromium``), read from the page for ``--seconds``.
 
-    python bench/app_speed.py [--requests 100] [--seconds 20]
+    python -m bench.app_speed [--requests 100] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, launched_app, machine, p50_p95, save_results
-
-sys.path.insert(0, str(ROOT / "tests"))
+from bench.common import ROOT, launched_app, machine, p50_p95, save_results
 
 
 def classify_latency(url: str, requests: int, ssl_verify: bool = True) -> dict:
@@ -71,7 +68,7 @@ def http_latency(url: str, requests: int) -> dict:
 
 def camera_browser(playwright):
     """Headless Chromium whose fake webcam shows a rock, then scissors (Debian's chromium)."""
-    from video import write_y4m
+    from rps.video import write_y4m
 
     examples = ROOT / "assets" / "examples"
     video = write_y4m([examples / "rock-1.png", examples / "scissors-1.png"],

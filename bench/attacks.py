@@ -4,10 +4,10 @@ The app runs in this process on loopback with a 3 GB training budget (``RPS_MAX_
 serving the shipped model.  Before each attack the process's peak resident memory is reset
 (``/proc/self/clear_refs``, Linux); after it, the peak is read (``VmHWM``) with what the server
 answered.  Uploads go through the HTTP API as a browser's would (three at once); a webcam
-frame goes through ``app.LiveFrameInput``, the code the server runs on each streamed frame
+frame goes through ``ui.inputs.LiveFrameInput``, the code the server runs on each streamed frame
 (``gradio_client`` cannot call streaming endpoints).
 
-    python bench/attacks.py
+    python -m bench.attacks
 
 Writes ``bench/results/attacks.json``.
 """
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, machine, save_results
+from bench.common import ROOT, machine, save_results
 
 CASES = ROOT / "tests" / "data" / "cases"
 
@@ -92,7 +92,9 @@ def main() -> None:
                 lambda: three_at_once(classify_upload, base, CASES / "pal-13000x13000.png"))
         frame = ImageData(url="data:image/png;base64,"
                           + base64.b64encode((CASES / "rgb-13000x13000.png").read_bytes()).decode())
-        live = app.LiveFrameInput(sources=["webcam"], streaming=True, type="numpy")
+        from ui.inputs import LiveFrameInput
+
+        live = LiveFrameInput(sources=["webcam"], streaming=True, type="numpy")
         measure("3 x 13000x13000 PNG as Live webcam frames",
                 lambda: [live.preprocess(frame) for _ in range(3)])
         measure("a training of improved at 512 px, batch 64 (budget 3 GB)",

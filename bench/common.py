@@ -1,4 +1,9 @@
-"""Shared helpers for the benchmarks: where the data is, what machine ran, where results go."""
+"""Shared helpers for the benchmarks: where the data is, what machine ran, where results go.
+
+Imported as ``bench.common``: run benchmarks as modules from the repository root
+(``python -m bench.real_rooms``), which puts the root, and so ``rps``, ``app`` and ``bench``, on
+the import path; ``experiments/`` imports it the same way.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DATASETS = Path(os.environ.get("RPS_DATASETS", ROOT.parent / "shared" / "datasets"))
 STUDY_DATA = DATASETS / "rock-paper-scissors" / "Rock-Paper-Scissors"
 REAL_DEV = DATASETS / "rps-real-dev"
 RESULTS = ROOT / "bench" / "results"
-
-
-def study_config(architecture: str, image_size: int = 300, epochs: int = 10, patience: int = 3):
-    """The study's training settings: batch 32, EarlyStopping patience 3, its augmentation."""
-    from rps.config import TrainConfig
-
-    return TrainConfig(architecture=architecture, input="image", image_size=image_size, batch_size=32,
-                       epochs=epochs, augmentation="study", patience=patience, seed=42,
-                       schedule="constant")
 
 
 def machine() -> str:
@@ -55,9 +50,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def save_results(name: str, payload: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def save_results(name: str, payload: dict, folder: Path = RESULTS) -> Path:
+    """Write ``payload`` as ``folder/name.json`` (default ``bench/results/``, whose summaries are committed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

@@ -9,7 +9,7 @@ overlapping corner tiles.  A fourth set puts every second ``rps-real-train`` pho
 200 px, into a 640x480 frame of a face: a hand that is a small part of a whole webcam frame.  The
 retries ``rps.hands`` uses were chosen from this table; the evaluation sets are not read.
 
-    python bench/detector_retries.py
+    python -m bench.detector_retries
 
 Writes ``bench/results/detector_retries.json``.
 """
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from common import DATASETS, STUDY_DATA, machine, require, save_results
-from no_hand_frames import in_room_with_a_face, no_hand_frames
 
+from bench.common import DATASETS, STUDY_DATA, machine, require, save_results
+from bench.no_hand_frames import in_room_with_a_face, no_hand_frames
 from rps.hands import MIN_DETECTION_CONFIDENCE, TILE_SHARE, HandDetector, normalise_exposure
 from rps.images import is_image_file, load_rgb
 

@@ -6,10 +6,10 @@ green backdrop keyed out; the hidden pixels black), as an 8-bit palette BMP, a 1
 a float TIFF with values 0..1 and an iPhone HEIC.  Each set is scored by the shipped model
 through ``Predictor.predict`` (the library and ``python -m rps predict``), through
 ``python -m rps evaluate`` (its functions, in process) and through the app's Classify tab
-(``app.PhotoInput`` then ``app.classify_image``).  "differ" counts photos whose label is not the
+(``ui.inputs.PhotoInput`` then ``ui.classify.classify_image``).  "differ" counts photos whose label is not the
 same through all three doors.
 
-    python bench/formats.py
+    python -m bench.formats
 
 Writes ``bench/results/formats.json``.  Measures only; nothing is trained or tuned here.
 """
@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import REAL_DEV, machine, model_sha256, require, save_results
 from PIL import Image
 
+from bench.common import REAL_DEV, machine, model_sha256, require, save_results
 from rps.datasets import evaluation_split
 from rps.evaluation import DECLINED, predict_prepared, prepare_split
 from rps.images import IMAGE_EXTENSIONS, load_rgb
@@ -74,15 +74,17 @@ KINDS = ("PNG (as given)", "JPEG, EXIF orientation 6", "JPEG, EXIF orientation 8
 
 
 def _through_app(predictor: Predictor, path: Path) -> str | None:
-    import app
     from gradio.data_classes import FileData
+
+    from ui.classify import classify_image
+    from ui.inputs import PhotoInput
 
     class Service:
         classify = staticmethod(predictor.predict)
 
-    uploaded = app.PhotoInput(type="filepath", image_mode=None).preprocess(
+    uploaded = PhotoInput(type="filepath", image_mode=None).preprocess(
         FileData(path=str(path), orig_name=path.name))
-    label, _ = app.classify_image(Service(), uploaded)
+    label, _ = classify_image(Service(), uploaded)
     return max(label, key=label.get) if isinstance(label, dict) else None
 
 

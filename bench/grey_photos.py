@@ -8,7 +8,7 @@ finds a hand as they are, and when a copy smoothed with a Gaussian blur is searc
 the photo itself fails; and on the no-hand frames of ``no_hand_frames.py`` turned grey, how
 many false hands each finds.  The evaluation sets are not read.
 
-    python bench/grey_photos.py
+    python -m bench.grey_photos
 
 Writes ``bench/results/grey_photos.json``.
 """
@@ -16,11 +16,11 @@ Writes ``bench/results/grey_photos.json``.
 from __future__ import annotations
 
 import numpy as np
-from common import DATASETS, STUDY_DATA, machine, require, save_results
-from detector_retries import photos
-from no_hand_frames import no_hand_frames
 from PIL import Image
 
+from bench.common import DATASETS, STUDY_DATA, machine, require, save_results
+from bench.detector_retries import photos
+from bench.no_hand_frames import no_hand_frames
 from rps.hands import HandDetector, normalise_exposure, smoothed
 
 

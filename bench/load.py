@@ -9,7 +9,7 @@ and the picture of the crop downloaded).  The live viewers each send a webcam-si
 latency and the process's peak resident memory (server and clients share this process, so
 it is an upper bound for the server) per phase.  Loopback only.
 
-    python bench/load.py [--clients 50] [--seconds 60]
+    python -m bench.load [--clients 50] [--seconds 60]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, STUDY_DATA, launched_app, machine, p50_p95, peak_rss_mb, require, save_results
+from bench.common import ROOT, STUDY_DATA, launched_app, machine, p50_p95, peak_rss_mb, require, save_results
 
 EXAMPLE = sorted((ROOT / "assets" / "examples").glob("*.png"))[0]
 
@@ -29,7 +29,7 @@ def live_viewers(url: str, viewers: int, stop: threading.Event, started: threadi
     scissors) on the Live tab until ``stop``; ``started`` is set once all stream.  Returns each
     page's last shown frames-per-second figure and the labels seen.  (gradio_client cannot
     call streaming endpoints, so the viewers are real browsers, as in ``app_speed.py``.)"""
-    from app_speed import camera_browser, open_live, read_live
+    from bench.app_speed import camera_browser, open_live, read_live
     from playwright.sync_api import sync_playwright
 
     result = {"viewers": viewers, "frames_per_second": [], "labels_seen": set(), "errors": []}

@@ -4,7 +4,7 @@ Reads ``assets/model/model.json`` (training record) and ``bench/results/real_roo
 (written by ``bench/real_rooms.py``).  Figures are quoted only when they were measured on this
 very model file (its SHA-256), each with n and a 95% Wilson score interval.
 
-    python bench/model_card.py
+    python -m bench.model_card
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 
-from common import RESULTS, ROOT, model_sha256
+from bench.common import RESULTS, ROOT, model_sha256
 
 MODEL = ROOT / "assets" / "model"
 CARD = ROOT / "assets" / "MODEL_CARD.md"
@@ -55,17 +55,17 @@ def retrain_command(config: dict, data: tuple[str, ...] = TRAINING_DATA) -> str:
 def measured_rows(sha: str) -> tuple[dict | None, str]:
     path = RESULTS / "real_rooms.json"
     if not path.is_file():
-        return None, "not measured: run `python bench/real_rooms.py`"
+        return None, "not measured: run `python -m bench.real_rooms`"
     results = json.loads(path.read_text())
     if results.get("model_sha256") != sha:
-        return None, "not measured on this model file: rerun `python bench/real_rooms.py`"
+        return None, "not measured on this model file: rerun `python -m bench.real_rooms`"
     return results, ""
 
 
 def seeds_command(results: dict, members: int) -> str:
     """The ``bench/seeds.py`` command that measured ``results``."""
     seeds = [key.removeprefix("seed ") for key in results["rows"] if key.startswith("seed ")]
-    return f"python bench/seeds.py --seeds {' '.join(seeds)}" + ("" if members == 1 else f" --members {members}")
+    return f"python -m bench.seeds --seeds {' '.join(seeds)}" + ("" if members == 1 else f" --members {members}")
 
 
 def seed_spread(sha: str, members: int = 1) -> list[str]:
@@ -141,7 +141,7 @@ def failure_lines(sha: str, results: dict | None) -> list[str]:
     path = RESULTS / "wild_errors.json"
     errors = json.loads(path.read_text()) if path.is_file() else {}
     if errors.get("model_sha256") != sha:
-        return ["- Not counted for this model file yet: run `python bench/wild_errors.py`."]
+        return ["- Not counted for this model file yet: run `python -m bench.wild_errors`."]
     totals = errors["totals"]
     misses = totals["no_hand"] + totals["wrong_answers"]
     small = (results or {}).get("rows", {}).get("wild-dev photos small in a 640x480 frame with a face")
@@ -229,7 +229,7 @@ def card(metadata: dict, sha: str) -> str:
     else:
         lines += figure_table(results)
         lines += seed_spread(sha, metadata["config"].get("members", 1))
-        lines += ["", "Rerun: `python bench/real_rooms.py`, then `python bench/model_card.py`. Every photo "
+        lines += ["", "Rerun: `python -m bench.real_rooms`, then `python -m bench.model_card`. Every photo "
                   "goes through `Predictor.predict`; a \"no hand\" answer on a labelled photo counts as wrong. "
                   "The wild-dev figure is the mean over its four sources, as each source is one person "
                   "in one room."]

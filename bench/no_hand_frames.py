@@ -7,7 +7,7 @@ gradient, furniture-like blocks, texture and sensor noise), some dimmed.  scikit
 benchmark-only dependency (``pip install scikit-image``); without it only matplotlib's photo
 and the synthetic rooms are used, and the count says so.
 
-    python bench/no_hand_frames.py OUT_DIR   # writes the frames as PNG, to look at them
+    python -m bench.no_hand_frames OUT_DIR   # writes the frames as PNG, to look at them
 """
 
 from __future__ import annotations

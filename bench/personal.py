@@ -11,7 +11,7 @@ Also timed: fine-tuning 3 classes x 20 photos from start to a served ``Predictor
 classes x 30 photos (the example renders turned and scaled, one set per class: a stand-in for
 a sign alphabet) with the process's peak memory.
 
-    python bench/personal.py [--per-class 20]
+    python -m bench.personal [--per-class 20]
 
 Writes ``bench/results/personal.json``.
 """
@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DATASETS, ROOT, machine, peak_rss_mb, require, save_results
 from PIL import Image
 
+from bench.common import DATASETS, ROOT, machine, peak_rss_mb, require, save_results
 from rps.datasets import open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split
 from rps.finetune import finetune

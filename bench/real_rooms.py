@@ -19,7 +19,7 @@ Dimmed rows also give the declines ("no hand", "too dark") and the share of wron
 latency rows time one 640x480 frame through ``Predictor.predict`` for the pipeline and for
 the whole-photo CNN, alternating, in the same run.
 
-    python bench/real_rooms.py [--model assets/model] [--whole-photo-model DIR]
+    python -m bench.real_rooms [--model assets/model] [--whole-photo-model DIR]
 
 Writes ``bench/results/real_rooms.json``.  Never trains or tunes on these photos.
 """
@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DATASETS, ROOT, STUDY_DATA, machine, model_sha256, p50_p95, require, save_results
-from no_hand_frames import in_room_with_a_face, no_hand_frames
 from PIL import Image
 
+from bench.common import DATASETS, ROOT, STUDY_DATA, machine, model_sha256, p50_p95, require, save_results
+from bench.no_hand_frames import in_room_with_a_face, no_hand_frames
 from rps.datasets import read_class_folders
 from rps.hands import NO_HAND, TOO_DARK
 from rps.images import load_rgb

@@ -5,8 +5,8 @@ run, and the shipped model, through the serving path on each ``rps-real-wild-dev
 ``rps-real-dev`` and the study's test set.  The shipped model is the default seed's run, never
 a pick among these: this measures the spread, it chooses nothing.
 
-    python bench/seeds.py --seeds 7 1                  # single models: about 4 minutes per seed
-    python bench/seeds.py --seeds 7 1 --members 3      # ensembles like the shipped one: about 9
+    python -m bench.seeds --seeds 7 1                  # single models: about 4 minutes per seed
+    python -m bench.seeds --seeds 7 1 --members 3      # ensembles like the shipped one: about 9
 
 Writes ``bench/results/seeds.json`` (``seeds-members<N>.json`` for ensembles); runs go to
 ``bench/results/seeds/<seed>`` (``seeds-members<N>/<seed>``), reused when there.  With
@@ -21,8 +21,7 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
-from common import DATASETS, RESULTS, ROOT, STUDY_DATA, machine, model_sha256, require, save_results
-
+from bench.common import DATASETS, RESULTS, ROOT, STUDY_DATA, machine, model_sha256, require, save_results
 from rps.config import TrainConfig
 from rps.datasets import evaluation_split, merge_datasets, open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split

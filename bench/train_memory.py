@@ -5,7 +5,7 @@ classes (written once to a temporary folder) and reports the child's peak reside
 beside ``estimate_training_bytes``.  The estimate should be above the measured peak (a
 server refuses before it is killed) and not wildly so.
 
-    python bench/train_memory.py
+    python -m bench.train_memory
 
 Writes ``bench/results/train_memory.json``.
 """
@@ -20,8 +20,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, machine, save_results
 from PIL import Image, ImageDraw
+
+from bench.common import ROOT, machine, save_results
 
 CONFIGS = [
     dict(architecture="baseline", image_size=64, batch_size=32),
@@ -31,8 +32,6 @@ CONFIGS = [
 ]
 
 CHILD = """
-import sys
-sys.path.insert(0, {root!r})
 from rps.config import TrainConfig
 from rps.datasets import open_dataset
 from rps.training import train
@@ -61,8 +60,9 @@ def main() -> None:
         data = write_photos(Path(scratch) / "data")
         for index, values in enumerate(CONFIGS):
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            script = CHILD.format(root=str(ROOT), config=values, data=str(data), out=f"{scratch}/run{index}")
-            subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+            script = CHILD.format(config=values, data=str(data), out=f"{scratch}/run{index}")
+            # ``python -c`` imports from its working directory first: the repository root.
+            subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=ROOT)
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far
             config = TrainConfig(input="image", epochs=1, augmentation="none", **values)
             estimate = estimate_training_bytes(config, 3, 600)

@@ -5,15 +5,14 @@ Runs the serving path (``Predictor``, as ``python -m rps evaluate``) over each
 by true and predicted class.  The model card's "Where it fails" quotes these counts.  Measures
 only; nothing is tuned here.
 
-    python bench/wild_errors.py
+    python -m bench.wild_errors
 
 Writes ``bench/results/wild_errors.json``.
 """
 
 from __future__ import annotations
 
-from common import DATASETS, machine, model_sha256, require, save_results
-
+from bench.common import DATASETS, machine, model_sha256, require, save_results
 from rps.datasets import evaluation_split
 from rps.evaluation import evaluate_prepared, prepare_split
 from rps.prediction import SHIPPED_MODEL, Predictor

@@ -7,7 +7,7 @@ import os
 
 # TensorFlow enables its oneDNN CPU kernels by default only on some processors.  On the 2-core
 # AMD EPYC this project is measured on, they train the study's CNNs at 300x300 about twice as
-# fast, and the shipped model 1.3 times (bench/cpu_kernels.py).  Set before TensorFlow loads;
+# fast, and the shipped model 1.3 times (experiments/cpu_kernels.py).  Set before TensorFlow loads;
 # a user's own value wins.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

@@ -87,12 +87,12 @@ def build_compact(image_size: int, class_count: int) -> keras.Model:
     result is a few megabytes and indifferent to where the hand sits in the frame.  It pools by
     maximum, not average: an average adds up every backdrop pixel's features, in proportion
     to how much backdrop the frame shows, so a plain wall colour swayed the answer
-    (``bench/backdrops.py``; the README compares both over four seeds).
+    (docs/whole-photo-model.md, "Max pooling instead of average pooling").
 
     A fifth convolution, on the last 4x4 map, lets each pooled feature see the whole 64 px
     frame, so the model can read an open hand's outline as one shape, not only its finger
     gaps.  It costs 16% more multiply-adds and 2.4 times the weights (about 4 MB), and it beat
-    the four-block model on every figure over eight seeds, real photos included (README).
+    the four-block model on every figure over eight seeds, real photos included (docs/whole-photo-model.md).
     """
     inputs, x = _inputs(image_size)
     x = _pooled_features(x, (32, 64, 128, 256, 256), dense_units=128)
@@ -176,7 +176,7 @@ def build_hand(image_size: int, class_count: int) -> keras.Model:
     normalisation, ReLU, max pooling), global max pooling, L2 and dropout.  Trained on rendered
     hands and one green-screen set, a CNN on the crop's pixels learned how those rooms look:
     on webcam photos it called open hands in a dark room rock while the keypoints said paper
-    (README, "Hands first").  The skeleton carries no room, light or skin.
+    (docs/hands-first.md).  The skeleton carries no room, light or skin.
     """
     keypoints = keras.Input(shape=(21, 3), name="keypoints")
     x = KeypointHeatmaps(name="skeleton")(keypoints)

@@ -169,7 +169,7 @@ class FillFingerGaps(RandomShareLayer):
     maximum filter) grows the skin over bright gaps narrower than its window and leaves wider
     shapes, such as the V of two fingers, as they were.  Half of the chosen images get a 3 px
     window, half a 5 px one.  Every class gets it, not only paper: filled gaps seen on paper
-    alone became a cue for paper, and such runs lost the gain (README).
+    alone became a cue for paper, and such runs lost the gain (docs/whole-photo-model.md).
     """
 
     def __init__(self, probability: float = 0.4, seed: int | None = None, **kwargs):
@@ -199,7 +199,7 @@ def robust_layers(
     white = 255.0
     # Up to 100 degrees either way: hands from below, the left or the right.  The full circle,
     # as before, also spent training on upside-down hands; stopping at 100 degrees gained 0.7
-    # test points and 7 real-photo points over four seeds (README).
+    # test points and 7 real-photo points over four seeds (docs/whole-photo-model.md).
     rotation = 100 / 360 if wide_rotation else 20 / 360
     stack: list[keras.layers.Layer] = [
         # Geometry first, filling with white so the background swap also covers the corners.
@@ -207,7 +207,7 @@ def robust_layers(
         # Hands from 0.5 to 1.43 times their rendered size, in proportion.  The test set's
         # hands are smaller than the training renders (27 against 35 px wide at 64 px), and the
         # previous range stopped at 0.77.  Zooming height and width independently, as before,
-        # also stretched open hands into fist-like shapes (README).
+        # also stretched open hands into fist-like shapes (docs/whole-photo-model.md).
         layers.RandomZoom((-0.3, 1.0), fill_mode="constant", fill_value=white, seed=next(seeds)),
         layers.RandomTranslation(0.15, 0.15, fill_mode="constant", fill_value=white, seed=next(seeds)),
         # Mirror images: left and right hands.  Keras' "horizontal_and_vertical" flips both ways
@@ -239,7 +239,7 @@ def robust_layers(
         # about a quarter get a patch of noise over part of the frame, often over the fingers.
         # A paper whose finger gaps are hidden must still be paper, so the model learns the open
         # hand's outline too, not only its gaps; without it, more flat hands with fingers
-        # together were called rock (README, four seeds).
+        # together were called rock (docs/whole-photo-model.md, four seeds).
         stack.append(layers.RandomErasing(factor=0.5, value_range=(0, 255), seed=next(seeds)))
     return stack
 
@@ -344,7 +344,7 @@ def mild_layers(seeds: Seeds) -> list[keras.layers.Layer]:
 
 
 # The share of images that the robust recipe leaves clean (mild geometry only).  Without it
-# the test set's clean renders lost 6 points (README, exploration runs): the model saw
+# the test set's clean renders lost 6 points (docs/whole-photo-model.md): the model saw
 # white-backed, upright, sharp hands too rarely to recognise every rendered open hand.
 CLEAN_SHARE = 0.25
 

@@ -12,7 +12,7 @@ from rps.names import ARCHITECTURE_NAMES, AUGMENTATIONS, INPUT_MODES, SCHEDULES 
 @dataclass(frozen=True)
 class TrainConfig:
     # The compact regularised CNN on the aligned hand crop, joined with the hand's keypoints:
-    # the room around the hand no longer decides (README, "Hands first").
+    # the room around the hand no longer decides (docs/hands-first.md).
     architecture: str = "hand"
     # "hand": find the hand, train and serve on its aligned crop and keypoints; "image": the
     # whole photo, for models trained before the hand pipeline or gestures that are not hands.
@@ -22,7 +22,7 @@ class TrainConfig:
     # 32 is the study's batch size and fits any machine.
     batch_size: int = 32
     # The robust augmentation needs many epochs: at 32 the model still underfits its augmented
-    # data, and 40 beat 32 over eight seeds on small hands and plain backdrops (README, "Forty
+    # data, and 40 beat 32 over eight seeds on small hands and plain backdrops (docs/whole-photo-model.md, "Forty
     # epochs").  40 epochs take about 6 minutes on 2 cores of an AVX-512 EPYC; an older
     # 2-core machine ran 19 to 23 s per epoch for the four-block model, which puts 40 epochs
     # of the five-block one at 14 to 17 minutes there (an estimate).
@@ -47,10 +47,10 @@ class TrainConfig:
     skip_unreadable: bool = False
     # Models trained one after another (seeds seed, seed + 1, ...) and served as the average of
     # their probabilities (rps.architectures.average_ensemble); 1: one model.  The shipped
-    # model averages 3: one run's seed moved the webcam-room score by a point (README).
+    # model averages 3: one run's seed moved the webcam-room score by a point (docs/hands-first.md).
     members: int = 1
     # Fixes the initial weights, shuffling and augmentation draws.  Runs still differ: training
-    # is not repeatable bit for bit on a CPU, even on one machine (README, "The shipped model").
+    # is not repeatable bit for bit on a CPU, even on one machine (docs/hands-first.md).
     seed: int = 42
     # None: mixed precision exactly when a GPU trains (it halves memory traffic there).
     mixed_precision: bool | None = None
@@ -104,3 +104,20 @@ class TrainConfig:
 def _check_range(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
+
+
+def config_from_form(architecture: str, epochs, batch_size, learning_rate, image_size, augmentation: str,
+                     input_mode: str = "hand", skip_unreadable: bool = False, members=1) -> TrainConfig:
+    """A ``TrainConfig`` from a form's values, where numbers may arrive as floats (``3.0``) or
+    empty.  An empty learning rate means the architecture's own; every value is then checked
+    by ``TrainConfig`` (``ConfigError`` with a sentence)."""
+
+    def whole(value):
+        return int(value) if value is not None and float(value).is_integer() else value
+
+    rate = None if learning_rate in (None, "") else float(learning_rate)
+    return TrainConfig(
+        architecture=architecture, epochs=whole(epochs), batch_size=whole(batch_size),
+        learning_rate=rate, image_size=whole(image_size), augmentation=augmentation, input=input_mode,
+        skip_unreadable=bool(skip_unreadable), members=whole(members if members is not None else 1),
+    )

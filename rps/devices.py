@@ -43,7 +43,7 @@ def xla_setting() -> bool | str:
     """Keras' ``jit_compile``: left to Keras on a GPU; off on the CPU.
 
     With oneDNN's kernels on, XLA brought no consistent gain on this project's 2-core CPU
-    (bench/cpu_kernels.py: -6% to +9% by model), and it compiles again for every new batch
+    (experiments/cpu_kernels.py: -6% to +9% by model), and it compiles again for every new batch
     shape (the ragged last batch, evaluation), so the CPU takes the plain path.
     """
     return "auto" if tf.config.list_physical_devices("GPU") else False

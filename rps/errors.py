@@ -50,3 +50,7 @@ class TrainingBusyError(RpsError, RuntimeError):
 
 class HandDetectorError(RpsError, RuntimeError):
     """The hand landmarker cannot run: mediapipe is missing or its model file is gone."""
+
+
+class NotAllowed(RpsError, PermissionError):
+    """The deployment's operator has not allowed this action (training off, a wrong admin token)."""

@@ -16,7 +16,7 @@ The estimate adds what grows with the settings and the data (``estimate_training
   cost only a few batches);
 * ``RUNTIME_BYTES`` for TensorFlow, Keras and the landmarker themselves.
 
-``python bench/train_memory.py`` compares the estimate with measured peaks.
+``python -m bench.train_memory`` compares the estimate with measured peaks.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ stay instant; ``rps.architectures`` and ``rps.augmentation`` hold what each name
 
 ARCHITECTURE_NAMES = ("baseline", "improved", "regularised", "compact", "hand")
 RECIPES = ("none", "study", "robust", "hand")
-# ``robust-no-<part>`` switches one part of the robust recipe off: the rows of bench/ablation.py.
+# ``robust-no-<part>`` switches one part of the robust recipe off: the rows of "What each augmentation buys" in docs/whole-photo-model.md.
 # Each part names the flag of ``rps.augmentation.robust_layers`` it turns off.
 ROBUST_PARTS = {"background": "replace_background", "rotation": "wide_rotation",
                 "colour": "colour", "blur": "blur_and_noise", "erasing": "erase_patches",

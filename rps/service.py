@@ -171,6 +171,23 @@ class ModelService:
         candidate = Predictor(self._run_folder(run_id))  # load and check before touching what is served
         return self._serve(candidate, run_id)
 
+    def adopt_run(self, folder: Path | str) -> str:
+        """Copy a finished run made elsewhere (a personal model of the Teach tab) into this
+        server's runs, so ``promote`` can serve it and it outlives its maker's session.
+
+        Returns its new run id.  Raises ``ModelFileError`` when ``folder`` has no model that
+        loads, or the copy cannot be written (nothing is left behind then).
+        """
+        Predictor(folder)  # refuses a folder without a loadable, described model
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        target = self.runs_dir / run_id
+        try:
+            shutil.copytree(folder, target)
+        except OSError as error:
+            shutil.rmtree(target, ignore_errors=True)
+            raise ModelFileError(f"Could not keep the model for serving ({error.strerror or error}).") from None
+        return run_id
+
     def serve_bundled(self) -> dict:
         """Serve the model that ships with the app again (the way back from any promotion)."""
         return self._serve(self._with_warning(Predictor(self.bundled_model)), None)

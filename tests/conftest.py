@@ -6,6 +6,7 @@ in an epoch or two and the tests never need ../shared or a network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 from pathlib import Path
@@ -139,6 +140,23 @@ def tiny_model(tmp_path_factory) -> Path:
     )
     train(open_dataset(root / "data"), config, root / "run", verbose=0)
     return root / "run"
+
+
+@contextlib.contextmanager
+def running_app(service, state_dir: Path, policy=None):
+    """The real app (``app.create_app``) around ``service`` on a free loopback port, launched with
+    the production options of ``app.launch_options`` (the state folder is not served); every
+    client and browser test launches the app through here.  Yields the ``gr.Blocks``; its
+    ``local_url`` is the address."""
+    import app
+
+    demo = app.create_app(service, policy, state_dir)
+    options = {**app.launch_options(state_dir), "server_name": "127.0.0.1", "server_port": None}
+    demo.queue().launch(prevent_thread_lock=True, quiet=True, **options)
+    try:
+        yield demo
+    finally:
+        demo.close()
 
 
 def pytest_collection_modifyitems(items):

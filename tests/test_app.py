@@ -11,10 +11,20 @@ import pytest
 from gradio_client import Client, handle_file
 
 import app
-from conftest import write_kaggle_layout, zip_folder
+import ui.train
+from conftest import running_app, write_kaggle_layout, zip_folder
 from rps.errors import ImageError, TrainingBusyError
 from rps.prediction import Prediction
 from rps.service import ModelService
+from rps.config import config_from_form
+from rps.errors import NotAllowed
+from rps.policy import TrainingPolicy
+from rps.reports import progress_line
+from rps import storage
+from rps.storage import writable_state_dir
+from ui.classify import classify_image, live_classify
+from ui.model import served_model_view
+from ui.train import curves_frame
 
 EXAMPLES = Path(app.__file__).parent / "assets" / "examples"
 
@@ -53,18 +63,18 @@ class FakeService:
 
 
 def test_classify_handler_returns_label_and_the_crop_the_model_saw():
-    label, seen = app.classify_image(FakeService(), "any.png")
+    label, seen = classify_image(FakeService(), "any.png")
     assert label["rock"] == 0.8 and seen.shape == (8, 8, 3)
-    assert app.classify_image(FakeService(), None) == (None, None)
+    assert classify_image(FakeService(), None) == (None, None)
 
 
 @pytest.mark.parametrize("reason, words", [("no hand", "No hand found"), ("too dark", "Too dark")])
 def test_declined_photos_get_a_sentence_not_a_guess(reason, words):
     service = FakeService()
     service.decline = reason
-    label, seen = app.classify_image(service, "room.png")
+    label, seen = classify_image(service, "room.png")
     assert isinstance(label, str) and label.startswith(words) and seen is None
-    label, seen, rate, history = app.live_classify(service, FRAME, None)
+    label, seen, rate, history = live_classify(service, FRAME, None)
     assert label.startswith(words) and seen is None and len(history) == 1
 
 
@@ -72,7 +82,7 @@ def test_classify_handler_turns_library_errors_into_gr_error():
     service = FakeService()
     service.fail_with = ImageError("The image is 60000x60000; the limit is 50 megapixels.")
     with pytest.raises(gr.Error, match="megapixels"):
-        app.classify_image(service, "bomb.png")
+        classify_image(service, "bomb.png")
 
 
 FRAME = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
@@ -82,18 +92,18 @@ def test_live_handler_counts_frames_per_second_and_survives_bad_frames():
     service = FakeService()
     history = None
     for _ in range(3):
-        label, seen, rate, history = app.live_classify(service, FRAME, history)
+        label, seen, rate, history = live_classify(service, FRAME, history)
         time.sleep(0.01)
     assert label["rock"] == 0.8 and "frames per second" in rate and len(history) == 3
     service.fail_with = ImageError("bad frame")
-    label, seen, rate, history = app.live_classify(service, FRAME, history)
+    label, seen, rate, history = live_classify(service, FRAME, history)
     assert len(history) == 3  # the bad frame was skipped, the stream goes on
 
 
 def test_live_handler_leaves_blank_frames_unlabelled():
     # A webcam starting up sends black frames; the model would call them rock.
     service = FakeService()
-    label, seen, rate, history = app.live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
+    label, seen, rate, history = live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
     assert "rock" not in label and history == []  # the page keeps what it showed
 
 
@@ -106,7 +116,7 @@ def test_training_parameters_out_of_range(epochs, batch, rate, size, message):
     from rps.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message):
-        app.make_config("compact", epochs, batch, rate, size, "robust")
+        config_from_form("compact", epochs, batch, rate, size, "robust")
 
 
 @pytest.mark.parametrize(
@@ -117,17 +127,19 @@ def test_training_parameters_out_of_range(epochs, batch, rate, size, message):
      ({"RPS_TRAINING": "off"}, False, None)],
 )
 def test_training_policy_from_environment(environ, enabled, token):
-    policy = app.TrainingPolicy.from_environment(environ)
+    policy = TrainingPolicy.from_environment(environ)
     assert policy.enabled is enabled and policy.admin_token == token
 
 
 def test_training_policy_checks_the_token():
-    policy = app.TrainingPolicy(True, "secret")
-    with pytest.raises(gr.Error, match="admin token"):
+    policy = TrainingPolicy(True, "secret")
+    with pytest.raises(NotAllowed, match="admin token"):
         policy.check("wrong")
+    with pytest.raises(NotAllowed, match="admin token"):
+        policy.check(None)
     policy.check("secret")
-    with pytest.raises(gr.Error, match="disabled"):
-        app.TrainingPolicy(False).check("anything")
+    with pytest.raises(NotAllowed, match="disabled"):
+        TrainingPolicy(False).check("anything")
 
 
 def test_app_builds_with_a_fake_backend():
@@ -136,7 +148,7 @@ def test_app_builds_with_a_fake_backend():
 
 
 def test_curves_frame_long_format():
-    frame = app.curves_frame([{"epoch": 1, "loss": 1.0, "val_loss": 2.0, "accuracy": 0.5}], "loss")
+    frame = curves_frame([{"epoch": 1, "loss": 1.0, "val_loss": 2.0, "accuracy": 0.5}], "loss")
     assert frame.to_dict("records") == [{"epoch": 1, "value": 1.0, "series": "loss"},
                                         {"epoch": 1, "value": 2.0, "series": "val_loss"}]
 
@@ -149,13 +161,8 @@ def launched(tiny_model, tmp_path_factory):
     """The real app on loopback around a ModelService serving the tiny model."""
     state = tmp_path_factory.mktemp("state")
     service = ModelService(state, bundled_model=tiny_model)
-    demo = app.create_app(service, state_dir=state)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None,
-                        blocked_paths=[str(state)], quiet=True)
-    try:
+    with running_app(service, state) as demo:
         yield Client(demo.local_url, verbose=False), service, tmp_path_factory.mktemp("uploads")
-    finally:
-        demo.close()
 
 
 def test_client_classifies_every_example(launched):
@@ -247,7 +254,7 @@ def test_kaggle_credentials_never_reach_page_logs_runs_or_metadata(launched, mon
             print(f"downloading {dataset}")  # what the real client prints, without the key
             (Path(path) / "dataset.zip").write_bytes(source.read_bytes())
 
-    monkeypatch.setattr(app, "download_dataset",
+    monkeypatch.setattr(ui.train, "download_dataset",
                         functools.partial(kaggle_download.download_dataset, api_factory=FakeKaggleApi))
     args = train_args(source, epochs=1) | {"source_kind": "Kaggle: the study's dataset", "upload_path": None}
     outputs = client.predict(**args)
@@ -270,7 +277,7 @@ def test_model_downloads_keep_only_the_latest_archive(tmp_path):
     for name in ("run-a", "run-b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.json").write_text("{}")
-        archive = Path(app.zip_run(tmp_path / name, tmp_path / "downloads"))
+        archive = Path(storage.zip_folder(tmp_path / name, tmp_path / "downloads"))
     assert archive.name == "run-b.zip" and archive.is_file()
     assert [p.name for p in (tmp_path / "downloads").iterdir()] == ["run-b.zip"]
 
@@ -285,12 +292,12 @@ def test_progress_says_which_hands_are_being_found_before_the_first_epoch():
     snapshot = ProgressSnapshot(preparing=("train", 250, 4168))
     job = SimpleNamespace(status="running", device="CPU (2 cores)", dataset_description="classes a, b",
                           message="", done=False, progress=lambda: snapshot, config=TrainConfig())
-    text = app.progress_text(job)
+    text = progress_line(job)
     assert "finding the hands in the train photos: 250/4168" in text
     job.config = TrainConfig(architecture="baseline", input="image")
-    assert "reading the train photos: 250/4168" in app.progress_text(job)
+    assert "reading the train photos: 250/4168" in progress_line(job)
     snapshot.epochs = 40  # once epochs run, they are what the line shows
-    assert "finding the hands" not in app.progress_text(job)
+    assert "finding the hands" not in progress_line(job)
 
 
 @pytest.mark.parametrize("case,words", [("z15-encrypted-flag.zip", "password-protected"),
@@ -324,10 +331,10 @@ def test_a_download_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatch)
 
     monkeypatch.setattr(shutil, "make_archive", disk_full)
     with pytest.raises(OSError, match="No space"):
-        app.zip_run(tmp_path / "run-a", tmp_path / "downloads")
+        storage.zip_folder(tmp_path / "run-a", tmp_path / "downloads")
     assert not (tmp_path / "downloads").exists()
     monkeypatch.setattr(shutil, "make_archive", real)
-    assert Path(app.zip_run(tmp_path / "run-a", tmp_path / "downloads")).name == "run-a.zip"
+    assert Path(storage.zip_folder(tmp_path / "run-a", tmp_path / "downloads")).name == "run-a.zip"
 
 
 def test_the_state_folder_is_not_served(launched):
@@ -443,10 +450,10 @@ def test_an_unwritable_state_folder_falls_back_with_a_sentence(tmp_path):
     """The app still starts and serves; the page says where runs go instead and why."""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    state, problem = app.writable_state_dir(blocker / "state")
+    state, problem = writable_state_dir(blocker / "state")
     assert state.is_dir() and state != blocker / "state"
     assert "not writable" in problem and "RPS_STATE_DIR" in problem
-    assert app.writable_state_dir(tmp_path / "fine") == (tmp_path / "fine", "")
+    assert writable_state_dir(tmp_path / "fine") == (tmp_path / "fine", "")
 
 
 def test_importing_the_app_writes_no_stub_file(tmp_path):
@@ -456,21 +463,22 @@ def test_importing_the_app_writes_no_stub_file(tmp_path):
     import subprocess
     import sys
 
-    copy = tmp_path / "app.py"
-    shutil.copy(app.__file__, copy)
+    root = Path(app.__file__).parent
+    shutil.copy(app.__file__, tmp_path / "app.py")
+    shutil.copytree(root / "ui", tmp_path / "ui", ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run([sys.executable, "-c", "import app"], cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(Path(app.__file__).parent)})
+                          env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert not (tmp_path / "app.pyi").exists()
+    assert sorted(path.name for path in tmp_path.rglob("*.pyi")) == []
 
 
 def test_the_model_tab_renders_the_shipped_card_when_the_bundled_model_serves(tmp_path, tiny_model):
     from rps.prediction import SHIPPED_MODEL
 
     shipped = ModelService(tmp_path / "shipped-state")
-    card, _, _ = app.served_model_view(shipped)
+    card, _, _ = served_model_view(shipped)
     assert shipped.served_folder() == SHIPPED_MODEL
     assert "## Where it fails" in card and "## How to get started" in card
     assert "license: cc-by-sa-4.0" not in card and "![" not in card
     other = ModelService(tmp_path / "other-state", bundled_model=tiny_model)
-    assert "## Where it fails" not in app.served_model_view(other)[0]  # a card for another model would lie
+    assert "## Where it fails" not in served_model_view(other)[0]  # a card for another model would lie

@@ -18,7 +18,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from conftest import draw_gesture, write_class_folders, write_kaggle_layout, zip_folder
+from conftest import draw_gesture, running_app, write_class_folders, write_kaggle_layout, zip_folder
 from rps.datasets import open_dataset
 from rps.errors import RpsError
 from rps.images import MAX_FILE_BYTES, load_rgb
@@ -197,17 +197,11 @@ def test_non_utf8_member_names_still_open(tmp_path):
 
 @pytest.fixture(scope="module")
 def client(tiny_model, tmp_path_factory):
-    import app
     from rps.service import ModelService
 
     state = tmp_path_factory.mktemp("bad-inputs-state")
-    demo = app.create_app(ModelService(state, bundled_model=tiny_model), state_dir=state)
-    demo.queue().launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1",
-                        blocked_paths=[str(state)])
-    try:
+    with running_app(ModelService(state, bundled_model=tiny_model), state) as demo:
         yield Client(demo.local_url, verbose=False)
-    finally:
-        demo.close()
 
 
 def classify(client, path):

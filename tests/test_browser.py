@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_kaggle_layout, zip_folder
-from video import write_y4m
+from conftest import running_app, write_kaggle_layout, zip_folder
+from rps.video import write_y4m
+from ui.train import POLL_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -30,17 +31,11 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The real app with the shipped model, on loopback."""
-    import app
     from rps.service import ModelService
 
     state = tmp_path_factory.mktemp("browser-state")
-    demo = app.create_app(ModelService(state), state_dir=state)
-    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                        blocked_paths=[str(state)])
-    try:
+    with running_app(ModelService(state), state) as demo:
         yield demo.local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -139,14 +134,13 @@ def slow_epochs(monkeypatch):
     A tiny training on a fast processor otherwise ends its epochs between two polls, and the
     page only ever shows the last one.
     """
-    import app
     from rps.callbacks import ProgressRecorder
 
     record = ProgressRecorder.on_epoch_end
 
     def record_slowly(self, epoch, logs=None):
         record(self, epoch, logs)
-        time.sleep(app.POLL_SECONDS * 1.5)
+        time.sleep(POLL_SECONDS * 1.5)
 
     monkeypatch.setattr(ProgressRecorder, "on_epoch_end", record_slowly)
 

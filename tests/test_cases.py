@@ -23,6 +23,10 @@ from rps.errors import ArchiveError, DatasetError, ImageError, RpsError
 from rps.evaluation import prepare_split
 from rps.images import load_rgb
 from rps.preprocessing import Preprocessor
+from rps.reports import TOP_CLASSES, model_summary
+from rps.storage import ImageFiles
+from ui.classify import classify_image
+from ui.inputs import LiveFrameInput, PhotoInput, user_error
 
 # Integration tests (every failing input through every door, trainings included):
 # CI runs them all; `-m "not slow"` skips them.
@@ -78,15 +82,14 @@ def test_photo_cases_get_their_label_from_predictor_cli_and_evaluate(shipped, ca
 
 @pytest.mark.parametrize("name", sorted(PHOTOS))
 def test_photo_cases_get_their_label_through_the_app(shipped, name):
-    import app
     from gradio.data_classes import FileData
 
     class Service:  # what ModelService.classify does, without a state folder
         classify = staticmethod(shipped.predict)
 
-    uploaded = app.PhotoInput(type="filepath", image_mode=None).preprocess(
+    uploaded = PhotoInput(type="filepath", image_mode=None).preprocess(
         FileData(path=str(CASES / name), orig_name=name))
-    label, seen = app.classify_image(Service(), uploaded)
+    label, seen = classify_image(Service(), uploaded)
     assert max(label, key=label.get) == PHOTOS[name] and seen is not None
 
 
@@ -94,7 +97,6 @@ def test_photo_cases_get_their_label_through_the_app(shipped, name):
 def test_huge_images_are_refused_with_a_sentence_through_every_door(shipped, capsys, name):
     import gradio as gr
 
-    import app
     from gradio.data_classes import FileData
 
     with pytest.raises(ImageError, match="megapixels"):
@@ -102,7 +104,7 @@ def test_huge_images_are_refused_with_a_sentence_through_every_door(shipped, cap
     code, _, err = cli(capsys, "predict", CASES / name)
     assert code == 2 and "megapixels" in err and "Traceback" not in err
     with pytest.raises(gr.Error, match="megapixels"):
-        app.PhotoInput(type="filepath", image_mode=None).preprocess(FileData(path=str(CASES / name)))
+        PhotoInput(type="filepath", image_mode=None).preprocess(FileData(path=str(CASES / name)))
 
 
 @pytest.mark.parametrize("name", sorted(BAD_ZIPS))
@@ -215,7 +217,6 @@ def test_skipping_unreadable_files_trains_and_lists_them(capsys, tmp_path):
 
 
 def test_thirty_classes_show_their_top_classes_in_the_app(tmp_path, capsys):
-    import app
     from rps.prediction import Predictor
 
     code, _, err = cli(capsys, "train", "--data", CASES / "z06-30-classes.zip", *TINY,
@@ -228,19 +229,18 @@ def test_thirty_classes_show_their_top_classes_in_the_app(tmp_path, capsys):
         classify = staticmethod(predictor.predict)
 
     photo = open_dataset(CASES / "z06-30-classes.zip", unpack_to=tmp_path / "data").train.paths[0]
-    label, _ = app.classify_image(Service(), photo)
-    assert len(label) == app.TOP_CLASSES and set(label) <= set(predictor.class_names)
+    label, _ = classify_image(Service(), photo)
+    assert len(label) == TOP_CLASSES and set(label) <= set(predictor.class_names)
     assert list(label.values()) == sorted(label.values(), reverse=True)
 
 
 def test_html_class_names_show_as_text(tmp_path):
-    import app
 
     names = open_dataset(CASES / "z18b-html-class-names.zip", unpack_to=tmp_path).class_names
-    card = app.model_card({"class_names": list(names), "image_size": 64, "architecture": "hand"})
+    card = model_summary({"class_names": list(names), "image_size": 64, "architecture": "hand"})
     assert "<img" not in card and "<iframe" not in card and "<svg" not in card
     assert "&lt;img src=x onerror=alert" in card
-    error = app.user_error(f"class {names[0]} failed")
+    error = user_error(f"class {names[0]} failed")
     assert "<" not in str(error.message)
 
 
@@ -265,15 +265,16 @@ def test_huge_live_frames_are_dropped_unread(name, monkeypatch):
     used to be decoded in full (1.5 to 2.4 GB each) before any check."""
     import resource
 
-    import app
     from gradio.data_classes import ImageData
+
+    import ui.inputs
 
     def never(_):
         raise AssertionError("the frame was decoded")
 
-    monkeypatch.setattr(app, "load_rgb", never)
+    monkeypatch.setattr(ui.inputs, "load_rgb", never)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    frame = app.LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(
+    frame = LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(
         ImageData(url=_data_url(CASES / name)))
     assert frame is None
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
@@ -283,13 +284,12 @@ def test_huge_live_frames_are_dropped_unread(name, monkeypatch):
 def test_live_and_pasted_frames_are_decoded_by_the_library(shipped):
     """Webcam frames and pasted images (data URLs) take the library's decoder: a transparent
     cut-out is on white, and the Classify answer matches ``Predictor``'s."""
-    import app
     from gradio.data_classes import ImageData
 
     payload = ImageData(url=_data_url(CASES / "rgba-transparent-rock.png"))
-    frame = app.LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(payload)
+    frame = LiveFrameInput(sources=["webcam"], streaming=True, type="numpy").preprocess(payload)
     np.testing.assert_array_equal(frame, load_rgb(CASES / "rgba-transparent-rock.png"))
-    pasted = app.PhotoInput(type="filepath", image_mode=None).preprocess(payload)
+    pasted = PhotoInput(type="filepath", image_mode=None).preprocess(payload)
     assert shipped.predict(pasted).label == shipped.predict(CASES / "rgba-transparent-rock.png").label == "rock"
 
 
@@ -308,9 +308,8 @@ def test_a_reused_result_image_is_refreshed_before_any_prune(tmp_path):
     import os
     import time
 
-    import app
 
-    files = app.ImageFiles(tmp_path, max_age_seconds=300)
+    files = ImageFiles(tmp_path, max_age_seconds=300)
     picture = np.zeros((8, 8, 3), np.uint8)
     first = files.path(picture)
     old = time.time() - 400
@@ -347,10 +346,9 @@ def test_an_overlong_file_name_is_one_error_line_and_the_rest_still_answer(shipp
 def test_a_data_url_over_the_size_limit_is_refused_unread():
     import gradio as gr
 
-    import app
     from gradio.data_classes import ImageData
 
     huge = "data:image/png;base64," + "A" * (60 * 2**20)
     with pytest.raises(gr.Error, match="larger than 40 MB"):
-        app.PhotoInput(type="filepath", image_mode=None).preprocess(ImageData(url=huge))
-    assert app.LiveFrameInput(sources=["webcam"], streaming=True).preprocess(ImageData(url=huge)) is None
+        PhotoInput(type="filepath", image_mode=None).preprocess(ImageData(url=huge))
+    assert LiveFrameInput(sources=["webcam"], streaming=True).preprocess(ImageData(url=huge)) is None

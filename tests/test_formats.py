@@ -175,7 +175,7 @@ def _doors(path: Path) -> dict[str, np.ndarray]:
     """The pixels each door decodes from ``path``."""
     import tensorflow as tf
 
-    from app import PhotoInput
+    from ui.inputs import PhotoInput
     from gradio.data_classes import FileData
     from rps.pipeline import _load
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import app
+import gradio as gr
 import rps.preprocessing
 from conftest import CLASSES, hand_variant, write_hand_dataset
 from rps.config import TrainConfig
@@ -23,6 +23,7 @@ from rps.prediction import Predictor
 from rps.service import ModelService
 from rps.training import train
 from test_hands import room
+from ui.classify import classify_image
 
 # Integration tests (the hand pipeline end to end, trainings included): CI runs them all; `-m "not slow"` skips them.
 pytestmark = pytest.mark.slow
@@ -69,7 +70,7 @@ def test_same_file_same_answer_through_every_door(shipped, tmp_path):
     assert [names[index] if index >= 0 else None for index in evaluated] == library
     service = ModelService(tmp_path / "state")
     for path, expected in zip(images.paths, library):
-        label, seen = app.classify_image(service, path)
+        label, seen = classify_image(service, path)
         answer = max(label, key=label.get) if isinstance(label, dict) else None  # else a sentence
         assert answer == expected and (seen is None) == (expected is None)
     assert library.count(None) == 1  # the empty room, declined everywhere
@@ -137,8 +138,8 @@ def test_without_the_landmarker_the_keypoint_model_says_so_and_image_models_stil
     assert Predictor(tiny_model).predict(EXAMPLES[0]).label in CLASSES  # whole-image models need none
     service = ModelService(tmp_path / "state")
     assert "Hand detection is unavailable" in service.startup_warning
-    with pytest.raises(app.gr.Error, match="mediapipe"):
-        app.classify_image(service, str(EXAMPLES[0]))
+    with pytest.raises(gr.Error, match="mediapipe"):
+        classify_image(service, str(EXAMPLES[0]))
     with pytest.raises(HandDetectorError, match="needs it"):
         write_hand_dataset(tmp_path / "data", per_class=3)
         train(open_dataset(tmp_path / "data"), TrainConfig(epochs=1), tmp_path / "run", verbose=0)

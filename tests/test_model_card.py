@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import model_card  # noqa: E402
+from bench import model_card
 
 
 @pytest.mark.parametrize("correct, total, low, high", [
@@ -33,7 +30,7 @@ def test_figures_are_quoted_only_for_the_model_they_were_measured_on(tmp_path, m
 
 def test_figures_without_results(tmp_path, monkeypatch):
     monkeypatch.setattr(model_card, "RESULTS", tmp_path)
-    assert model_card.measured_rows("shipped") == (None, "not measured: run `python bench/real_rooms.py`")
+    assert model_card.measured_rows("shipped") == (None, "not measured: run `python -m bench.real_rooms`")
 
 
 def test_retrain_command_names_both_datasets_and_only_settings_off_the_defaults():

@@ -5,7 +5,7 @@
 2. Training throughput (images per second through ``train_on_batch``, pipeline included) for the
    study's regularised model and the compact shipped one, at several input sizes.
 
-    python bench/pipeline_throughput.py [--steps 15]
+    python -m experiments.pipeline_throughput [--steps 15]
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import STUDY_DATA, machine, require, save_results
-
+from bench.common import STUDY_DATA, machine, require, save_results
+from experiments import RESULTS
 from rps.architectures import build_model, make_optimizer
 from rps.augmentation import make_augmenter
 from rps.datasets import open_dataset
@@ -66,7 +66,7 @@ def main() -> None:
     training = [training_rate(train, "regularised", size, args.steps, "study") for size in (300, 150, 96)]
     training += [training_rate(train, "compact", size, args.steps, "robust") for size in (128, 96, 64)]
     payload = {"machine": machine(), "feeding": feeding, "training": training}
-    save_results("pipeline_throughput", payload)
+    save_results("pipeline_throughput", payload, RESULTS)
     print(payload["machine"])
     print("| size | cached (img/s) | decode each epoch (img/s) | speed-up |\n|---|---|---|---|")
     for row in feeding:

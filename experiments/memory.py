@@ -6,7 +6,7 @@ bytes = 6 GB), so peak memory stays flat.  The images are written once to ``--da
 on later runs) as PNGs of coloured shapes; the benchmark trains the baseline CNN for one epoch
 and reports the process's peak resident memory.
 
-    python bench/memory.py [--images 50000] [--data /tmp/rps-27-classes]
+    python -m experiments.memory [--images 50000] [--data /tmp/rps-27-classes]
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import machine, peak_rss_mb, save_results
 from PIL import Image, ImageDraw
 
+from bench.common import machine, peak_rss_mb, save_results
+from experiments import RESULTS
 from rps.config import TrainConfig
 from rps.datasets import open_dataset
 from rps.pipeline import DEFAULT_CACHE_BYTES, fits_in_cache
@@ -78,7 +79,7 @@ def main() -> None:
         "training_seconds": round(result.seconds), "dataset_write_seconds": round(written),
         "validation_accuracy": result.validation.accuracy,
     }
-    save_results("memory", payload)
+    save_results("memory", payload, RESULTS)
     print(payload)
 
 

@@ -5,7 +5,7 @@ study's augmentation on the training data only, validation on the validation fol
 the test set; the 90 real photos are scored too (never trained on).  Prints a table next to the
 study's figures.
 
-    python bench/study.py [--epochs 10] [--arch baseline improved regularised] [--patience 3]
+    python -m experiments.study [--epochs 10] [--arch baseline improved regularised] [--patience 3]
 
 ``--patience 0`` trains every epoch without EarlyStopping; its results go beside, not over,
 those of the study's settings.
@@ -17,12 +17,21 @@ import argparse
 import shutil
 import time
 
-from common import REAL_DEV, RESULTS, STUDY_DATA, machine, require, save_results, study_config
-
+from bench.common import REAL_DEV, STUDY_DATA, machine, require, save_results
+from experiments import RESULTS
 from rps.artifacts import load_bundle
+from rps.config import TrainConfig
 from rps.datasets import open_dataset, read_class_folders
 from rps.evaluation import evaluate_model
 from rps.training import train
+
+
+def study_config(architecture: str, image_size: int = 300, epochs: int = 10, patience: int = 3) -> TrainConfig:
+    """The study's training settings: batch 32, EarlyStopping patience 3, its augmentation."""
+    return TrainConfig(architecture=architecture, input="image", image_size=image_size, batch_size=32,
+                       epochs=epochs, augmentation="study", patience=patience, seed=42,
+                       schedule="constant")
+
 
 # The study's reported test accuracy and minutes per epoch (a notebook, not this machine).
 STUDY_FIGURES = {
@@ -64,7 +73,7 @@ def main() -> None:
         # Saved after each model: a long run that is cut short still leaves its figures.
         payload = {"machine": machine(), "image_size": args.image_size, "epochs": args.epochs,
                    "patience": args.patience, "rows": rows}
-        save_results(name, payload)
+        save_results(name, payload, RESULTS)
     print(f"\n{payload['machine']}")
     print("| model | test accuracy (here) | real photos (here) | s/epoch (here) | epochs run "
           "| study test accuracy | study time/epoch |")

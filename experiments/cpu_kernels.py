@@ -5,7 +5,7 @@ process per setting (TensorFlow reads the oneDNN switch when it loads), and the 
 training images per second.  On the AMD EPYC this project is measured on, TensorFlow 2.21 leaves
 oneDNN off and Keras 3 compiles with XLA ("auto"): the first row.
 
-    python bench/cpu_kernels.py [--steps 6]
+    python -m experiments.cpu_kernels [--steps 6]
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 
-from common import machine, save_results
+from bench.common import ROOT, machine, save_results
+from experiments import RESULTS
 
 MODELS = [("baseline", 300), ("regularised", 300), ("compact", 64)]
 # (label, TF_ENABLE_ONEDNN_OPTS, Keras jit_compile)
@@ -51,8 +52,9 @@ def child(architecture: str, size: int, jit: str, steps: int) -> None:
 
 def measure(architecture: str, size: int, onednn: str, jit: str, steps: int) -> float:
     environment = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, __file__, "--child", architecture, str(size), jit, "--steps", str(steps)]
-    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
+    command = [sys.executable, "-m", "experiments.cpu_kernels", "--child", architecture, str(size), jit,
+               "--steps", str(steps)]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])["images_per_second"]
 
 
@@ -70,7 +72,7 @@ def main() -> None:
         rates = {f"{arch} {size}": measure(arch, size, onednn, jit, args.steps) for arch, size in MODELS}
         rows.append({"setting": label, "images_per_second": rates})
         print(rows[-1], flush=True)
-    save_results("cpu_kernels", {"machine": machine(), "steps": args.steps, "rows": rows})
+    save_results("cpu_kernels", {"machine": machine(), "steps": args.steps, "rows": rows}, RESULTS)
     header = " | ".join(f"{arch} {size}" for arch, size in MODELS)
     print(f"\n| setting | {header} |\n|---|" + "---|" * len(MODELS))
     for row in rows:

@@ -1,0 +1,45 @@
+"""Who may train and change the served model: decided by the operator through the environment.
+
+Locally, everyone may (it is your machine).  On a Hugging Face Space (``SPACE_ID`` is set),
+training is off unless the owner sets ``RPS_TRAINING=on``; with ``RPS_ADMIN_TOKEN`` set as a
+Space secret, only people who give that token may start a training or change the served model.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rps.errors import NotAllowed
+
+
+@dataclass(frozen=True)
+class TrainingPolicy:
+    enabled: bool
+    admin_token: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TrainingPolicy":
+        setting = environ.get("RPS_TRAINING", "").strip().lower()
+        on_space = bool(environ.get("SPACE_ID"))
+        enabled = setting in ("on", "1", "true", "yes") or (not setting and not on_space)
+        return cls(enabled, environ.get("RPS_ADMIN_TOKEN") or None)
+
+    def describe(self) -> str:
+        """One Markdown sentence for the Train tab."""
+        if not self.enabled:
+            return ("Training is **off** on this deployment (it costs the owner compute and blocks "
+                    "other users). The owner can enable it with the `RPS_TRAINING=on` setting.")
+        if self.admin_token:
+            return "Training is **on for admins**: enter the admin token to start one."
+        return "Training is **on**. One training runs at a time for everyone."
+
+    def check(self, token: str | None) -> None:
+        """Raises ``NotAllowed`` unless training is on and ``token`` is the admin token (when one
+        is set); compared in constant time."""
+        if not self.enabled:
+            raise NotAllowed("Training is disabled on this deployment.")
+        if self.admin_token and not hmac.compare_digest((token or "").encode(), self.admin_token.encode()):
+            raise NotAllowed("Training needs the admin token of this deployment.")

@@ -1,0 +1,109 @@
+"""The Classify tab (one photo) and the Live tab (the webcam, frame by frame)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Protocol
+
+import gradio as gr
+
+from rps.errors import RpsError
+from rps.images import is_blank
+from rps.prediction import Prediction
+from rps.reports import top_classes
+from rps.storage import ImageFiles
+from ui.inputs import WEBCAM, LiveFrameInput, PhotoInput, calling
+
+log = logging.getLogger("rps.app")
+EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parent.parent / "assets" / "examples").glob("*.png"))
+LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
+
+
+class Classifier(Protocol):
+    def classify(self, image) -> Prediction: ...
+
+
+# The classifier for one visitor: the served model, or the visitor's own from the Teach tab.
+ClassifierFor = Callable[[gr.Request | None], Classifier]
+
+
+class Classified(NamedTuple):
+    label: dict[str, float] | str | None  # the top classes, or why the photo was declined
+    seen: Any  # the crop the model saw: a PNG path (with ImageFiles) or an RGB array; None if declined
+
+
+class LiveUpdate(NamedTuple):
+    label: Any
+    seen: Any
+    rate: Any  # "N labelled frames per second"
+    recent: list[float]  # this viewer's last frame times (time.monotonic seconds)
+
+
+def classify_image(classifier: Classifier, image, files: ImageFiles | None = None) -> Classified:
+    """The label and the crop the model saw for one photo (a path, bytes or an RGB array)."""
+    if image is None:
+        return Classified(None, None)
+    prediction = calling("Classifying the photo", classifier.classify, image)
+    return Classified(top_classes(prediction), files.path(prediction.crop) if files else prediction.crop)
+
+
+def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | None = None) -> LiveUpdate:
+    """One webcam frame: label, crop seen, frames per second achieved, this viewer's frame
+    times.  A frame that cannot be classified changes nothing on the page."""
+    recent = list(recent or [])[-19:]
+    skip = LiveUpdate(gr.skip(), gr.skip(), gr.skip(), recent)
+    if frame is None or is_blank(frame):  # a camera starting up sends black frames
+        return skip
+    try:
+        prediction = classifier.classify(frame)
+    except RpsError:
+        return skip  # one bad frame must not end the stream
+    except Exception:
+        log.exception("a live frame failed")
+        return skip
+    recent.append(time.monotonic())
+    span = recent[-1] - recent[0]
+    rate = (len(recent) - 1) / span if span > 0 else 0.0
+    seen = files.path(prediction.crop) if files else prediction.crop
+    return LiveUpdate(top_classes(prediction), seen, f"{rate:.1f} labelled frames per second", recent)
+
+
+def build_classify_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
+    with gr.Tab("Classify"):
+        with gr.Row():
+            with gr.Column():
+                # image_mode=None: the raw file reaches the library, which decodes it as every
+                # other door does (Gradio would otherwise convert RGBA, grey or 16-bit first).
+                photo = PhotoInput(type="filepath", image_mode=None, sources=["upload", "clipboard", "webcam"],
+                                   label="Photo of a hand", height=320, elem_id="photo")
+                if EXAMPLES:
+                    gr.Examples(EXAMPLES, inputs=photo, label="Examples")
+            with gr.Column():
+                label = gr.Label(label="Prediction", elem_id="prediction")
+                seen = gr.Image(label="The hand the model saw", interactive=False, height=200, elem_id="seen")
+
+        def classify(path, request: gr.Request) -> Classified:
+            return classify_image(classifier_for(request), path, files)
+
+        photo.change(classify, photo, [label, seen], api_name="classify", concurrency_limit=8)
+
+
+def build_live_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
+    with gr.Tab("Live"):
+        gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")
+        with gr.Row():
+            camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
+                                    label="Webcam", height=300)
+            with gr.Column():
+                label = gr.Label(label="Live prediction", elem_id="live-prediction")
+                seen = gr.Image(label="The hand the model saw", interactive=False, height=160, elem_id="live-seen")
+                rate = gr.Markdown("", elem_id="fps")
+        recent = gr.State(None)
+
+        def live(frame, history, request: gr.Request) -> LiveUpdate:
+            return live_classify(classifier_for(request), frame, history, files)
+
+        camera.stream(live, [camera, recent], [label, seen, rate, recent], api_name="live",
+                      stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16, show_progress="hidden")

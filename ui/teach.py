@@ -1,0 +1,281 @@
+"""The Teach tab: name your classes, show each to the webcam (or upload photos), train a
+personal model in seconds, use it in Classify and Live, download it, or serve it to everyone.
+
+Each visitor's samples and model live in their own ``rps.teach.TeachSession``, keyed by the
+Gradio session (one page load), and are deleted when the page is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import gradio as gr
+
+from rps.callbacks import ProgressRecorder
+from rps.errors import DatasetError
+from rps.finetune import DEFAULT_EPOCHS, MIN_PER_CLASS
+from rps.policy import TrainingPolicy
+from rps.reports import escape_markdown
+from rps.storage import read_picture, zip_folder
+from rps.teach import MAX_CLASSES, MAX_SAMPLES_PER_CLASS, TeachSession, TeachSessions, parse_class_names
+from ui.inputs import WEBCAM, LiveFrameInput, calling, user_error
+from ui.model import Promotion, admin_token_box, promotion_controls
+from ui.train import curves_frame
+
+CAPTURE_SECONDS = 0.3  # frames captured about 3 times a second while capturing is on
+POLL_SECONDS = 0.5
+GALLERY_EVERY = 3  # while capturing, the gallery is redrawn every third sample (the counter every one)
+
+INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, then for each one "
+         "show your hand to the webcam while capturing is on (about 3 frames a second), or upload "
+         f"photos. {MIN_PER_CLASS} samples per class are the least; 20 or more in your own room and "
+         "light work best. *Train my model* fine-tunes a new head on the served model's hand features "
+         "in seconds; Classify and Live then use your model, for you alone. Your samples and model "
+         "are deleted when you close the page.")
+
+
+class SamplesView(NamedTuple):
+    counts: str  # Markdown: samples per class
+    gallery: Any  # the chosen class's samples as (path, caption) items, or gr.skip()
+
+
+class ClassesView(NamedTuple):
+    chosen: Any  # gr.update of the class radio
+    counts: str
+    gallery: Any
+
+
+def counts_text(session: TeachSession) -> str:
+    if not session.class_names:
+        return "No classes yet: name them above and press *Set classes*."
+    parts = []
+    for name, count in session.counts().items():
+        needs = f" (needs {MIN_PER_CLASS})" if count < MIN_PER_CLASS else ""
+        parts.append(f"**{escape_markdown(name)}**: {count}{needs}")
+    return "Samples: " + " · ".join(parts) + f" (at most {MAX_SAMPLES_PER_CLASS} per class)"
+
+
+def gallery_items(session: TeachSession, name: str | None) -> list[tuple[str, str]]:
+    if not name or name not in session.class_names:
+        return []
+    return [(str(path), str(index)) for index, path in enumerate(session.samples(name), 1)]
+
+
+def samples_view(session: TeachSession, name: str | None, gallery: bool = True) -> SamplesView:
+    return SamplesView(counts_text(session), gallery_items(session, name) if gallery else gr.skip())
+
+
+def set_classes(sessions: TeachSessions, text: str, request: gr.Request) -> ClassesView:
+    session = sessions.get(request.session_hash)
+    names = calling("Setting the classes", parse_class_names, text or "")
+    calling("Setting the classes", session.set_classes, names)
+    first = session.class_names[0]
+    return ClassesView(gr.update(choices=session.class_names, value=first), counts_text(session),
+                       gallery_items(session, first))
+
+
+def capture_frame(sessions: TeachSessions, frame, capturing: bool, name: str | None,
+                  request: gr.Request) -> SamplesView:
+    """While capturing is on, a webcam frame becomes a sample of the chosen class."""
+    if not capturing or frame is None or not name:
+        return SamplesView(gr.skip(), gr.skip())
+    session = sessions.get(request.session_hash)
+    try:
+        session.add_sample(name, frame)
+    except DatasetError as error:
+        gr.Warning(str(error))
+        return SamplesView(counts_text(session), gr.skip())
+    count = len(session.samples(name))
+    return samples_view(session, name, gallery=count % GALLERY_EVERY == 0)
+
+
+def add_uploads(sessions: TeachSessions, files, name: str | None, request: gr.Request) -> SamplesView:
+    if not files:
+        return SamplesView(gr.skip(), gr.skip())
+    if not name:
+        raise user_error("Set the classes and choose one before adding photos.")
+    session = sessions.get(request.session_hash)
+    paths = [file if isinstance(file, str) else getattr(file, "name", file) for file in files]
+    added, problems = calling("Adding the photos", session.add_samples, name, paths)
+    if problems:
+        gr.Warning(f"{len(problems)} photo(s) were not added: {problems[0]}")
+    return samples_view(session, name)
+
+
+def delete_sample(sessions: TeachSessions, index: int | None, name: str | None,
+                  request: gr.Request) -> SamplesView:
+    session = sessions.get(request.session_hash)
+    if index is None or not name:
+        raise user_error("Click a sample in the gallery first.")
+    samples = calling("Deleting the sample", session.samples, name)
+    if not 0 <= index < len(samples):
+        raise user_error("That sample is gone already.")
+    calling("Deleting the sample", session.delete_sample, samples[index])
+    return samples_view(session, name)
+
+
+class TeachTab(NamedTuple):
+    promotion: Promotion  # for ui.model.wire_promotion
+    end_session: Callable[[gr.Request], None]  # for Blocks.unload: the visitor's files go
+
+
+def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], policy: TrainingPolicy) -> TeachTab:
+    """The Teach tab; returns its promotion controls and the handler that ends a session.
+
+    ``base_folder``: a function giving the folder of the model to fine-tune from (the one
+    serving when the visitor presses Train).
+    """
+    with gr.Tab("Teach"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            names = gr.Textbox("rock, paper, scissors", label="Your classes, separated by commas", scale=4,
+                               elem_id="teach-classes")
+            set_names = gr.Button("Set classes", scale=1, elem_id="teach-set-classes")
+        chosen = gr.Radio([], label="Class to add samples to", elem_id="teach-class")
+        with gr.Row():
+            with gr.Column():
+                camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
+                                        label="Webcam (press record, then Start capturing)", height=260)
+                capture = gr.Button("Start capturing", elem_id="teach-capture")
+                uploads = gr.File(file_count="multiple", file_types=["image"], type="filepath",
+                                  label="Or upload photos of the chosen class", elem_id="teach-upload")
+            with gr.Column():
+                counts = gr.Markdown("No classes yet: name them above and press *Set classes*.",
+                                     elem_id="teach-counts")
+                gallery = gr.Gallery(label="Samples of the chosen class (click one to select it)", columns=6,
+                                     height=260, allow_preview=False, elem_id="teach-gallery")
+                delete = gr.Button("Delete the selected sample")
+        with gr.Row():
+            epochs = gr.Number(DEFAULT_EPOCHS, label="Epochs", precision=0, minimum=1, maximum=1000)
+            train = gr.Button("Train my model", variant="primary", elem_id="teach-train")
+            forget = gr.Button("Use the shared model again")
+            download_samples = gr.Button("Download my samples (.zip)")
+        progress = gr.Markdown("", elem_id="teach-progress")
+        with gr.Row():
+            loss_plot = gr.LinePlot(x="epoch", y="value", color="series", title="loss", height=220)
+            accuracy_plot = gr.LinePlot(x="epoch", y="value", color="series", title="accuracy", height=220)
+        results = gr.Markdown("", elem_id="teach-results")
+        with gr.Row():
+            confusion = gr.Image(label="Confusion matrix (held-out samples)", interactive=False, height=260)
+            with gr.Column():
+                model_zip = gr.File(label="Your model (.zip)", interactive=False)
+                samples_zip = gr.File(label="Your samples (.zip of class folders, for the Train tab)",
+                                      interactive=False)
+        token = admin_token_box(policy)
+        promotion = promotion_controls(token, "Serve my model to everyone")
+    capturing = gr.State(False)
+    selected = gr.State(None)
+
+    def downloads(session: TeachSession, what: str) -> Path:
+        return session.folder / "downloads" / what
+
+    def toggle_capture(on: bool, name: str | None):
+        if not on and not name:
+            raise user_error("Set the classes and choose one first.")
+        return (not on), gr.update(value="Stop capturing" if not on else "Start capturing")
+
+    def after_capture(on: bool, name: str | None, request: gr.Request):
+        # The full gallery once capturing stops (during it, every GALLERY_EVERY-th sample).
+        return samples_view(sessions.get(request.session_hash), name) if not on else SamplesView(gr.skip(), gr.skip())
+
+    def choose(name: str | None, request: gr.Request):
+        return gallery_items(sessions.get(request.session_hash), name), None
+
+    def remember_selection(event: gr.SelectData):
+        return event.index
+
+    def run(n_epochs, request: gr.Request):
+        session = sessions.get(request.session_hash)
+        calling("Checking the samples", session.check_ready)
+        recorder, stop, outcome = ProgressRecorder(), threading.Event(), {}
+
+        def work():
+            try:
+                outcome["result"] = sessions.train(session, base_folder(), int(n_epochs or DEFAULT_EPOCHS),
+                                                   [recorder], stop)
+            except Exception as error:  # reported below, in the page
+                outcome["error"] = error
+
+        worker = threading.Thread(target=work, name="teach-finetune", daemon=True)
+        worker.start()
+        started = time.monotonic()
+        while worker.is_alive():
+            snapshot = recorder.snapshot()
+            line = f"Training your model: {time.monotonic() - started:.0f} s"
+            if snapshot.preparing and not snapshot.epochs:
+                split, done, total = snapshot.preparing
+                line += f", finding the hands in your samples: {done}/{total}"
+            elif snapshot.epochs:
+                line += f", epoch {min(snapshot.epoch + 1, snapshot.epochs)}/{snapshot.epochs}"
+            update = {progress: line}
+            if snapshot.history:
+                update |= {loss_plot: curves_frame(snapshot.history, "loss"),
+                           accuracy_plot: curves_frame(snapshot.history, "accuracy")}
+            yield update
+            worker.join(POLL_SECONDS)
+        if "error" in outcome:
+            yield {progress: ""}
+            calling("Training your model", _raise, outcome["error"])
+        result = outcome["result"]
+        held_out = result.held_out
+        summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on {held_out.count} of your "
+                   f"samples held back from training, trained in {result.seconds:.0f} s. Classify and Live now "
+                   "use it, for you alone.")
+        found = result.metadata.get("dataset", {}).get("hands_found")
+        if found:
+            summary += f" Hands found in {escape_markdown(str(found))} samples."
+        archive = zip_folder(result.folder, downloads(session, "model"), "my-model")
+        yield {progress: f"Trained in {result.seconds:.0f} s.", results: summary,
+               loss_plot: curves_frame(result.history, "loss"), accuracy_plot: curves_frame(result.history, "accuracy"),
+               confusion: read_picture(result.folder / "confusion.png"), model_zip: archive,
+               promotion.run_id: result.folder.name, promotion.ask: gr.update(interactive=True)}
+
+    def use_shared(request: gr.Request):
+        sessions.get(request.session_hash).forget_model()
+        return ("Classify and Live use the shared model again.", None, "", gr.update(interactive=False))
+
+    def samples_archive(request: gr.Request):
+        session = sessions.get(request.session_hash)
+        return calling("Packing your samples", session.dataset_zip, downloads(session, "samples"))
+
+    def end_session(request: gr.Request):
+        sessions.end(request.session_hash)
+
+    def on_set_classes(text: str, request: gr.Request) -> ClassesView:
+        return set_classes(sessions, text, request)
+
+    def on_frame(frame, on: bool, name: str | None, request: gr.Request) -> SamplesView:
+        return capture_frame(sessions, frame, on, name, request)
+
+    def on_upload(files, name: str | None, request: gr.Request) -> SamplesView:
+        return add_uploads(sessions, files, name, request)
+
+    def on_delete(index: int | None, name: str | None, request: gr.Request) -> SamplesView:
+        return delete_sample(sessions, index, name, request)
+
+    private = {"api_visibility": "private"}
+    set_names.click(on_set_classes, names, [chosen, counts, gallery], api_name="teach_classes")
+    chosen.change(choose, chosen, [gallery, selected], **private)
+    capture.click(toggle_capture, [capturing, chosen], [capturing, capture], **private).then(
+        after_capture, [capturing, chosen], [counts, gallery], **private)
+    camera.stream(on_frame, [camera, capturing, chosen], [counts, gallery], stream_every=CAPTURE_SECONDS,
+                  time_limit=600, concurrency_limit=16, show_progress="hidden", **private)
+    uploads.upload(on_upload, [uploads, chosen], [counts, gallery], api_name="teach_upload").then(
+        lambda: None, None, uploads, **private)
+    gallery.select(remember_selection, None, selected, **private)
+    delete.click(on_delete, [selected, chosen], [counts, gallery], **private).then(lambda: None, None, selected,
+                                                                                   **private)
+    # One fine-tuning at a time for the whole server: the others wait in Gradio's queue.
+    train.click(run, epochs, [progress, loss_plot, accuracy_plot, results, confusion, model_zip, promotion.run_id,
+                              promotion.ask], api_name="teach_train", concurrency_limit=1,
+                concurrency_id="teach-train")
+    forget.click(use_shared, None, [results, model_zip, promotion.run_id, promotion.ask], api_name="teach_forget")
+    download_samples.click(samples_archive, None, samples_zip, api_name="teach_samples")
+    return TeachTab(promotion, end_session)
+
+
+def _raise(error: Exception):
+    raise error
