@@ -11,7 +11,7 @@ Also timed: fine-tuning 3 classes x 20 photos from start to a served ``Predictor
 classes x 30 photos (the example renders turned and scaled, one set per class: a stand-in for
 a sign alphabet) with the process's peak memory.
 
-    python -m bench.personal [--per-class 20]
+    python -m bench.personal [--per-class 20] [--unfreeze-epochs N]
 
 Writes ``bench/results/personal.json``.
 """
@@ -31,6 +31,7 @@ from bench.common import DATASETS, ROOT, machine, peak_rss_mb, require, save_res
 from rps.datasets import open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split
 from rps.finetune import finetune
+from rps.teach import TEACH_UNFREEZE_EPOCHS
 from rps.images import is_image_file
 from rps.prediction import SHIPPED_MODEL, Predictor
 
@@ -69,7 +70,10 @@ def alphabet(folder: Path, classes: int, per_class: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-class", type=int, default=20)
+    parser.add_argument("--unfreeze-epochs", type=int, default=None,
+                        help="the second stage of rps.finetune (default: Teach's own)")
     args = parser.parse_args()
+    unfreeze = TEACH_UNFREEZE_EPOCHS if args.unfreeze_epochs is None else args.unfreeze_epochs
     shipped = Predictor()
     names = tuple(shipped.class_names)
     rows = {}
@@ -78,7 +82,8 @@ def main() -> None:
             samples = Path(scratch) / source.name / "samples"
             rest_paths, rest_labels = personal_split(source, names, args.per_class, samples)
             started = time.monotonic()
-            result = finetune(open_dataset(samples), SHIPPED_MODEL, Path(scratch) / source.name / "run")
+            result = finetune(open_dataset(samples), SHIPPED_MODEL, Path(scratch) / source.name / "run",
+                              unfreeze_epochs=unfreeze)
             personal = Predictor(result.folder)
             served_seconds = time.monotonic() - started
             rows[source.name] = {
@@ -93,16 +98,17 @@ def main() -> None:
                  for key in ("fine-tuned", "shipped")}
         letters = alphabet(Path(scratch) / "alphabet", 27, 30)
         started = time.monotonic()
-        big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run")
+        big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run", unfreeze_epochs=unfreeze)
         Predictor(big.folder)
         alphabet_row = {"classes": 27, "per_class": 30, "seconds_start_to_served": round(time.monotonic() - started, 1),
                         "peak_rss_mb": round(peak_rss_mb()), "held-out": big.held_out.accuracy,
                         "hands_found": big.metadata["dataset"]["hands_found"]}
         print("27 classes", alphabet_row, flush=True)
-    payload = {"machine": machine(), "per_class": args.per_class, "sources": rows, "mean over sources": means,
+    payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze, "sources": rows, "mean over sources": means,
                "27 classes x 30": alphabet_row}
     print(f"mean over sources: fine-tuned {means['fine-tuned']:.1%}, shipped {means['shipped']:.1%}")
-    print(f"saved {save_results('personal', payload)}")
+    name = "personal" if unfreeze == TEACH_UNFREEZE_EPOCHS else f"personal-unfreeze{unfreeze}"
+    print(f"saved {save_results(name, payload)}")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--data", type=Path, required=True, help="class folders (or a .zip) of your photos")
     finetune.add_argument("--base", type=Path, default=None, help="model folder (default: the shipped model)")
     finetune.add_argument("--epochs", type=_positive, default=60)
+    finetune.add_argument("--unfreeze-epochs", type=int, default=0,
+                          help="then train every layer at a low learning rate for this many epochs (default 0, "
+                               "as the app's Teach tab)")
     finetune.add_argument("--seed", type=int, default=42)
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
 
@@ -133,7 +136,7 @@ def run_finetune(args) -> None:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked))
         print(f"Data: {dataset.describe()}")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
-                          verbose=0)
+                          verbose=0, unfreeze_epochs=args.unfreeze_epochs)
     print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
           f"on {result.held_out.count} photos")
 

@@ -41,6 +41,10 @@ from rps.training import prepare_for_fit, prepared_dataset, publish_run, trainin
 MIN_PER_CLASS = 3
 DEFAULT_EPOCHS = 60
 HELD_OUT_FRACTION = 0.2
+# The second stage (``unfreeze_epochs``): the whole model at a learning rate 30 times below the
+# head's, the fine-tuning step of Keras' transfer-learning guide; batch normalisation stays in
+# inference mode (the base is called with training=False), as that guide advises.
+UNFREEZE_LEARNING_RATE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,15 @@ def finetune(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stop_event: threading.Event | None = None,
     verbose: int | str = 0,
+    unfreeze_epochs: int = 0,
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.
 
     ``dataset``: class folders of the user's photos (``rps.datasets.open_dataset``), at least
     ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
+    ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
+    trains, at ``UNFREEZE_LEARNING_RATE``.
     Raises ``DatasetError`` for too few photos or a class without a hand found,
     ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
     ``stop_event``.
@@ -120,6 +127,8 @@ def finetune(
     _check_samples(dataset)
     if not 1 <= epochs <= 1000:
         raise ConfigError(f"epochs must be a whole number from 1 to 1000, got {epochs!r}.")
+    if not 0 <= unfreeze_epochs <= 1000:
+        raise ConfigError(f"unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
     bundle = load_bundle(base_folder)
     if bundle.input_mode != "hand":
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
@@ -141,11 +150,19 @@ def finetune(
     fit_started = time.monotonic()
     history = model.fit(train_data, validation_data=validation_data, epochs=epochs, verbose=verbose, shuffle=False,
                         callbacks=[StopOnEvent(stop_event), *callbacks])
+    histories = [history]
+    if unfreeze_epochs and not stop_event.is_set():
+        model.get_layer("frozen_features").trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        histories.append(model.fit(train_data, validation_data=validation_data, initial_epoch=epochs,
+                                   epochs=epochs + unfreeze_epochs, verbose=verbose, shuffle=False,
+                                   callbacks=[StopOnEvent(stop_event), *callbacks]))
     fit_seconds = time.monotonic() - fit_started
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
-    rows = [{"epoch": index + 1, **{key: round(float(values[index]), 6) for key, values in history.history.items()}}
-            for index in range(len(history.epoch))]
+    rows = [{"epoch": epoch + 1, **{key: round(float(values[index]), 6) for key, values in stage.history.items()}}
+            for stage in histories for index, epoch in enumerate(stage.epoch)]
     held_out = evaluate_prepared(ModelRunner(model, bundle.image_size), prepared.validation,
                                  prepared.validation_labels, dataset.class_names)
     metadata = {
@@ -157,8 +174,8 @@ def finetune(
         "architecture_description": f"a new head on the frozen features of {Path(base_folder).name} "
                                     f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
-        "config": {"base": str(base_folder), "epochs": epochs, "seed": seed, "batch_size": config.batch_size,
-                   "held_out_fraction": HELD_OUT_FRACTION},
+        "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs, "seed": seed,
+                   "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
                     "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",
                     "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped)},

@@ -87,6 +87,13 @@ def page(browser, server, request):
     page.close()
 
 
+def start_camera(page, element_id: str) -> None:
+    """Allow the (fake) camera of the webcam component ``element_id`` and start streaming."""
+    camera = page.locator(f"#{element_id}")
+    camera.get_by_text("Click to Access Webcam").click()
+    camera.get_by_role("button", name="capture photo").click()
+
+
 def label_text(page, element_id: str) -> str:
     locator = page.locator(f"#{element_id} h2")
     return locator.first.inner_text().strip() if locator.count() else ""
@@ -109,8 +116,7 @@ def test_upload_an_image_and_read_the_label(page):
 
 def test_live_webcam_label_follows_the_hand(page):
     page.get_by_role("tab", name="Live").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.get_by_role("button", name="capture photo").click()
+    start_camera(page, "live-camera")
     seen = set()
     deadline = time.monotonic() + 30
     expected = {"rock", "scissors", "no hand"}
@@ -196,8 +202,7 @@ def test_two_live_viewers_keep_their_own_labels(playwright, server, tmp_path):
         page.goto(server)
         page.wait_for_selector("#photo", timeout=30_000)
         page.get_by_role("tab", name="Live").click()
-        page.get_by_text("Click to Access Webcam").click()
-        page.get_by_role("button", name="capture photo").click()
+        start_camera(page, "live-camera")
         pages[name] = page
     seen = {name: [] for name in pages}
     deadline = time.monotonic() + 20
@@ -219,3 +224,46 @@ def test_two_live_viewers_keep_their_own_labels(playwright, server, tmp_path):
     for name, labels in seen.items():
         assert len(labels) >= 15, (name, labels)
         assert set(labels) == {name}, (name, labels)
+
+
+def test_teach_two_gestures_from_the_webcam_and_see_them_in_live(playwright, server, tmp_path):
+    """Capture frames for two classes from a fake webcam, train a personal model for a few
+    seconds, and Live labels the camera with the personal classes; another visitor's page
+    still gets the shared model."""
+    video = write_y4m([EXAMPLES / "rock-1.png", EXAMPLES / "paper-1.png", EXAMPLES / "scissors-1.png"],
+                      tmp_path / "hands.y4m", seconds_each=1.5)
+    browser = launch_with_camera(playwright, video)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        page.goto(server)
+        page.wait_for_selector("#photo", timeout=30_000)
+        page.get_by_role("tab", name="Teach").click()
+        page.locator("#teach-classes textarea").fill("flat hand, my fist")
+        page.locator("#teach-set-classes").click()
+        counts = page.locator("#teach-counts")
+        assert wait_for(lambda: "flat hand: 0" in counts.inner_text(), 15), counts.inner_text()
+        start_camera(page, "teach-camera")
+        for name in ("flat hand", "my fist"):
+            page.locator("#teach-class").get_by_text(name, exact=True).click()
+            page.locator("#teach-capture").click()
+            assert wait_for(lambda: re.search(rf"{name}: ([6-9]|\d\d)", counts.inner_text()), 20), counts.inner_text()
+            page.locator("#teach-capture").click()
+        page.screenshot(path=str(ARTIFACTS / "teach-samples.png"), full_page=True)
+        page.locator("#teach-epochs input").fill("15")
+        page.locator("#teach-train").click()
+        results = page.locator("#teach-results")
+        assert wait_for(lambda: "held back" in results.inner_text(), 90), page.locator("#teach-progress").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "teach-trained.png"), full_page=True)
+        page.get_by_role("tab", name="Live").click()
+        start_camera(page, "live-camera")
+        personal = wait_for(lambda: label_text(page, "live-prediction") in {"flat hand", "my fist"}, 30)
+        assert personal, label_text(page, "live-prediction")
+
+        other = browser.new_page(viewport={"width": 1280, "height": 1000})  # another visitor
+        other.goto(server)
+        other.wait_for_selector("#photo", timeout=30_000)
+        other.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / "scissors-1.png"))
+        assert wait_for(lambda: label_text(other, "prediction") == "scissors", 30), label_text(other, "prediction")
+    finally:
+        browser.close()

@@ -95,7 +95,7 @@ def build_live_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
         gr.Markdown("Allow the camera, press record, and show your hand. The newest frame always wins.")
         with gr.Row():
             camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
-                                    label="Webcam", height=300)
+                                    label="Webcam", height=300, elem_id="live-camera")
             with gr.Column():
                 label = gr.Label(label="Live prediction", elem_id="live-prediction")
                 seen = gr.Image(label="The hand the model saw", interactive=False, height=160, elem_id="live-seen")

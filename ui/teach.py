@@ -138,7 +138,8 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         with gr.Row():
             with gr.Column():
                 camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
-                                        label="Webcam (press record, then Start capturing)", height=260)
+                                        label="Webcam (press record, then Start capturing)", height=260,
+                                        elem_id="teach-camera")
                 capture = gr.Button("Start capturing", elem_id="teach-capture")
                 uploads = gr.File(file_count="multiple", file_types=["image"], type="filepath",
                                   label="Or upload photos of the chosen class", elem_id="teach-upload")
@@ -149,7 +150,8 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
                                      height=260, allow_preview=False, elem_id="teach-gallery")
                 delete = gr.Button("Delete the selected sample")
         with gr.Row():
-            epochs = gr.Number(DEFAULT_EPOCHS, label="Epochs", precision=0, minimum=1, maximum=1000)
+            epochs = gr.Number(DEFAULT_EPOCHS, label="Epochs", precision=0, minimum=1, maximum=1000,
+                               elem_id="teach-epochs")
             train = gr.Button("Train my model", variant="primary", elem_id="teach-train")
             forget = gr.Button("Use the shared model again")
             download_samples = gr.Button("Download my samples (.zip)")
