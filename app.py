@@ -1,4 +1,4 @@
-"""The rps web app: classify a photo or the webcam live, teach it your own gestures, train a model.
+"""The rps web app: classify a photo or the webcam live, play the game, teach it your gestures, train.
 
 This file is the Hugging Face Space's ``app_file``.  ``create_app(service)`` assembles the tabs
 (``ui/``, one module each) around any object with ``rps.service.ModelService``'s methods, so
@@ -34,6 +34,7 @@ from rps.prediction import SHIPPED_MODEL  # noqa: E402
 from rps.storage import ImageFiles, default_state_dir, writable_state_dir  # noqa: E402
 from rps.teach import TeachSessions  # noqa: E402
 from ui.classify import build_classify_tab, build_live_tab  # noqa: E402
+from ui.play import Players, build_play_tab  # noqa: E402
 from ui.model import build_model_tab, served_model_view, wire_promotion  # noqa: E402
 from ui.teach import build_teach_tab  # noqa: E402
 from ui.train import build_train_tab  # noqa: E402
@@ -69,6 +70,7 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
             gr.Markdown(f"> {service.startup_warning}")
         build_classify_tab(classifier_for, seen_files)
         build_live_tab(classifier_for, seen_files)
+        demo.unload(build_play_tab(classifier_for, Players()))
         train = build_train_tab(service, policy, state_dir)
         teach = build_teach_tab(sessions, lambda: base_model, policy)
         model_view = build_model_tab(service, policy, train.promotion.token)

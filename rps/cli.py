@@ -1,4 +1,4 @@
-"""``python -m rps``: download, train, finetune, evaluate, predict, show.
+"""``python -m rps``: download, train, finetune, evaluate, predict, show, export, live.
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -68,6 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
                                "as the app's Teach tab)")
     finetune.add_argument("--seed", type=int, default=42)
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
+
+    export = commands.add_parser("export", help="write a model as TensorFlow Lite, ONNX or a SavedModel")
+    export.add_argument("--format", choices=("tflite", "onnx", "saved_model"), required=True)
+    export.add_argument("--int8", action="store_true", help="tflite: quantize to int8 (the example images calibrate)")
+    export.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    export.add_argument("--out", type=Path, required=True, help="file to write (a folder for saved_model)")
+
+    live = commands.add_parser("live", help="label a webcam or a video live, in a window or a written video")
+    source = live.add_mutually_exclusive_group()
+    source.add_argument("--camera", type=int, default=None, help="camera index (default 0)")
+    source.add_argument("--video", type=Path, default=None, help="a video file instead of a camera")
+    live.add_argument("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
+    live.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
+    live.add_argument("--no-window", action="store_true", help="no window even where a display is")
+    live.add_argument("--max-frames", type=int, default=None)
 
     evaluate = commands.add_parser("evaluate", help="accuracy and confusion on a labelled folder")
     evaluate.add_argument("--data", type=Path, required=True,
@@ -209,9 +224,34 @@ def run_show(args) -> None:
     print(f"Saved {sample_grid(dataset.train, dataset.class_names, args.out, args.per_class)}")
 
 
+def run_export(args) -> None:
+    from rps.export import export_model
+
+    if args.int8 and args.format != "tflite":
+        from rps.export import ExportError
+
+        raise ExportError("--int8 applies to --format tflite only.")
+    exported = export_model(args.model, args.out, "tflite-int8" if args.int8 else args.format)
+    print(f"Saved {exported.path} ({exported.format}, {exported.bytes / 2**20:.2f} MiB)")
+
+
+def run_live(args) -> None:
+    from rps.live import has_display, run_live
+
+    window = not args.no_window and has_display()
+    if not window and args.out is None:
+        from rps.live import VideoSourceError
+
+        raise VideoSourceError("There is no display to show a window on: give --out FILE.mp4 to write the video.")
+    source = args.video if args.video is not None else (args.camera or 0)
+    report = run_live(source, _predictor(args.model), out=args.out, window=window, max_frames=args.max_frames)
+    print(f"{report.frames} frames, {report.p50_ms:.1f} ms per frame (p50)"
+          + (f"; saved {args.out}" if args.out else ""))
+
+
 COMMANDS = {
     "download": run_download, "train": run_train, "finetune": run_finetune, "evaluate": run_evaluate,
-    "predict": run_predict, "show": run_show,
+    "predict": run_predict, "show": run_show, "export": run_export, "live": run_live,
 }
 
 

@@ -152,7 +152,8 @@ def finetune(
                         callbacks=[StopOnEvent(stop_event), *callbacks])
     histories = [history]
     if unfreeze_epochs and not stop_event.is_set():
-        model.get_layer("frozen_features").trainable = True
+        for layer in model.layers:  # the members' feature models, frozen in the first stage
+            layer.trainable = True
         model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
                       loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
         histories.append(model.fit(train_data, validation_data=validation_data, initial_epoch=epochs,

@@ -267,3 +267,22 @@ def test_teach_two_gestures_from_the_webcam_and_see_them_in_live(playwright, ser
         assert wait_for(lambda: label_text(other, "prediction") == "scissors", 30), label_text(other, "prediction")
     finally:
         browser.close()
+
+
+def test_play_a_round_against_the_app(page):
+    """The countdown runs, the fake camera's hand is read on "Shoot!", and the score updates."""
+    page.get_by_role("tab", name="Play").click()
+    start_camera(page, "play-camera")
+    assert wait_for(lambda: label_text(page, "play-seen"), 30), "the camera never reached the app"
+    result = page.locator("#play-result")
+    for _ in range(3):  # the fake camera shows a room without a hand for a third of its loop
+        page.locator("#play-round").click()
+        assert wait_for(lambda: "You played" in result.inner_text() or "Couldn't see" in result.inner_text(), 20)
+        if "You played" in result.inner_text():
+            break
+        time.sleep(1.0)
+    assert "You played" in result.inner_text(), result.inner_text()
+    score = page.locator("#play-score").inner_text()
+    assert re.search(r"You \d · App \d · Draws \d", score), score
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "play.png"), full_page=True)

@@ -67,3 +67,16 @@ def test_the_cli_finetunes(hands, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "held-out accuracy" in out
     assert json.loads((tmp_path / "run" / "model.json").read_text())["class_names"] == ["paper", "rock", "scissors"]
+
+
+def test_the_second_stage_trains_the_base_too(hands, tmp_path):
+    base = Predictor().bundle.model
+    first_kernel = next(weight for weight in base.weights if "kernel" in weight.path).numpy()
+    result = finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "run", epochs=3, unfreeze_epochs=2)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
+    assert result.metadata["config"]["unfreeze_epochs"] == 2
+    tuned = Predictor(result.folder).bundle.model
+    tuned_kernel = next(weight for weight in tuned.weights if "kernel" in weight.path).numpy()
+    assert tuned_kernel.shape == first_kernel.shape and not np.allclose(tuned_kernel, first_kernel)
+    with pytest.raises(ConfigError, match="unfreeze epochs"):
+        finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "bad", epochs=1, unfreeze_epochs=-1)

@@ -1,0 +1,193 @@
+"""Take a model anywhere: TensorFlow Lite (float or int8), ONNX, or a SavedModel.
+
+What is exported is the CNN: its inputs are what ``rps.preprocessing`` makes of a photo, one
+photo per call (batch 1, the mobile and browser case).  For the shipped model that is the hand's
+21 keypoints, float32 (1, 21, 3), in the aligned crop's frame: an app runs MediaPipe's hand
+landmarker (on every platform MediaPipe supports) and ``rps.hands``' alignment first.
+Whole-photo models take float32 (1, size, size, 3) pixels in 0..255.  The output is float32
+(1, classes) probabilities in the order of ``model.json``'s ``class_names``.
+
+- ``tflite``: float32 weights.  ``tflite-int8``: the convolution and dense layers' weights and
+  activations quantized to int8 against a representative set (the prepared example images,
+  ``assets/examples``), inputs and outputs left float32 so callers feed the same arrays
+  (TensorFlow's post-training integer quantization with float fallback).  The keypoint
+  rendering (``KeypointHeatmaps``: exponentials of squared distances on a grid) stays float:
+  quantized to 8 bits it erased the skeleton, and every example was read as one class.
+- ``onnx``: through tf2onnx, when it is installed (``pip install tf2onnx onnxruntime``); else
+  ``ExportError`` says so.
+- ``saved_model``: Keras' ``model.export`` (serving endpoint ``serve``).
+
+Parity with Keras on the example images is measured by ``python -m bench.export`` and tested.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from rps.architectures import input_names
+from rps.errors import RpsError
+from rps.hands import KEYPOINT_COUNT
+from rps.images import ImageInput
+from rps.paths import ASSETS
+from rps.prediction import Predictor
+
+FORMATS = ("tflite", "tflite-int8", "onnx", "saved_model")
+# The TFLite operators of the keypoint rendering, kept float in int8 exports (QuantizationDebugger's
+# deny list); convolutions, pooling and dense layers are quantized.
+FLOAT_OPS = ("ADD", "BROADCAST_TO", "CONCATENATION", "DIV", "EXP", "GATHER", "MAXIMUM", "MINIMUM", "MUL", "NEG",
+             "PACK", "POW", "REDUCE_MAX", "RESHAPE", "SQUARE", "SQUARED_DIFFERENCE", "STRIDED_SLICE", "SUB", "SUM")
+EXAMPLES = tuple(sorted((ASSETS / "examples").glob("*.png")))
+
+
+class ExportError(RpsError, RuntimeError):
+    """The model cannot be exported in the format asked for, or a converter is missing."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: Path
+    format: str
+    bytes: int
+
+
+def exported_input_names(predictor: Predictor) -> list[str]:
+    """The exported model's inputs in order: ``pixels`` first, then ``keypoints``."""
+    return sorted(input_names(predictor.bundle.model), key=lambda name: 0 if name == "pixels" else 1)
+
+
+def model_inputs(predictor: Predictor, images: Iterable[ImageInput]) -> list[list[np.ndarray]]:
+    """For each image with a hand (or any image, for a whole-photo model), the exported model's
+    inputs in order: float32 arrays of batch 1.  Photos declined by the pipeline are skipped."""
+    names = exported_input_names(predictor)
+    rows = []
+    for image in images:
+        prepared = predictor.prepare(image)
+        if prepared.pixels is None:
+            continue
+        given = {"pixels": prepared.pixels[None].astype(np.float32),
+                 "keypoints": (prepared.keypoints if prepared.keypoints is not None
+                               else np.zeros((KEYPOINT_COUNT, 3), np.float32))[None].astype(np.float32)}
+        rows.append([given[name] for name in names])
+    return rows
+
+
+def _signature(predictor: Predictor) -> list[tf.TensorSpec]:
+    size = predictor.bundle.image_size
+    shapes = {"pixels": [1, size, size, 3], "keypoints": [1, KEYPOINT_COUNT, 3]}
+    return [tf.TensorSpec(shapes[name], tf.float32, name=name) for name in exported_input_names(predictor)]
+
+
+def _serving_function(predictor: Predictor):
+    model = predictor.bundle.model
+    names = exported_input_names(predictor)
+
+    def serve(*inputs):
+        given = dict(zip(names, inputs))
+        return model(given if len(names) > 1 else inputs[0], training=False)
+
+    return tf.function(serve, input_signature=_signature(predictor))
+
+
+def export_model(model_folder: Path | str | None, out: Path | str, format: str,
+                 representative: Sequence[ImageInput] = EXAMPLES) -> Exported:
+    """Write ``model_folder``'s model (default: the shipped one) to ``out`` as ``format``.
+
+    ``out`` is a file for ``tflite``, ``tflite-int8`` and ``onnx``, a folder for
+    ``saved_model``.  Raises ``ExportError`` for an unknown format, a missing converter, or a
+    conversion that fails; ``ModelFileError`` for a model that does not load.
+    """
+    if format not in FORMATS:
+        raise ExportError(f"Unknown format {format!r}: choose one of {', '.join(FORMATS)}.")
+    predictor = Predictor(model_folder)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if format == "saved_model":
+            if out.exists():
+                shutil.rmtree(out)
+            predictor.bundle.model.export(str(out), format="tf_saved_model", verbose=False)
+            size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
+            return Exported(out, format, size)
+        if format == "onnx":
+            return _export_onnx(predictor, out)
+        function = _serving_function(predictor)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()])
+        if format == "tflite-int8":
+            samples = model_inputs(predictor, representative)
+            if not samples:
+                raise ExportError("int8 needs representative photos with a hand; none of those given had one.")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: iter(samples)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter, debug_dataset=lambda: iter(samples),
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(FLOAT_OPS)))
+            data = debugger.get_nondebug_quantized_model()
+        else:
+            data = converter.convert()
+    except RpsError:
+        raise
+    except Exception as error:  # a converter's own failure, as a sentence
+        raise ExportError(f"Exporting to {format} failed: {type(error).__name__}: {str(error)[:300]}") from None
+    out.write_bytes(data)
+    return Exported(out, format, len(data))
+
+
+def _export_onnx(predictor: Predictor, out: Path) -> Exported:
+    try:
+        import tf2onnx
+    except ImportError:
+        raise ExportError("ONNX export needs tf2onnx: pip install tf2onnx onnxruntime.") from None
+    function = _serving_function(predictor)
+    with tempfile.TemporaryDirectory() as scratch:
+        staging = Path(scratch) / "model.onnx"
+        tf2onnx.convert.from_function(function, input_signature=_signature(predictor), opset=17,
+                                      output_path=str(staging))
+        shutil.move(staging, out)
+    return Exported(out, "onnx", out.stat().st_size)
+
+
+class ExportedRunner:
+    """Run an exported file on ``model_inputs`` rows: float64 probabilities (classes,)."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if self.path.suffix == ".tflite":
+            self._interpreter = tf.lite.Interpreter(model_path=str(self.path))
+            self._interpreter.allocate_tensors()
+            self._inputs = sorted(self._interpreter.get_input_details(), key=lambda detail: detail["index"])
+            self._output = self._interpreter.get_output_details()[0]
+            self.kind = "tflite"
+        elif self.path.suffix == ".onnx":
+            import onnxruntime
+
+            self._session = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            self.kind = "onnx"
+        else:
+            self._saved = tf.saved_model.load(str(self.path))
+            self.kind = "saved_model"
+
+    def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        if self.kind == "tflite":
+            by_name = {detail["name"]: detail for detail in self._inputs}
+            for detail, array in zip(self._ordered(by_name), inputs):
+                self._interpreter.set_tensor(detail["index"], array)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output["index"])[0].astype(np.float64)
+        if self.kind == "onnx":
+            names = [node.name for node in self._session.get_inputs()]
+            return self._session.run(None, dict(zip(names, inputs)))[0][0].astype(np.float64)
+        outputs = self._saved.serve(*[tf.constant(array) for array in inputs])
+        return np.asarray(outputs)[0].astype(np.float64)
+
+    @staticmethod
+    def _ordered(by_name: dict) -> list[dict]:
+        # In model_inputs' order (pixels, then keypoints); the converter names inputs after the
+        # signature ("serving_default_keypoints:0" and the like).
+        return sorted(by_name.values(), key=lambda detail: 0 if "pixels" in detail["name"] else 1)

@@ -1,0 +1,131 @@
+"""A live webcam view on the desktop, without a web server: OpenCV reads the camera (or a
+video), every frame takes ``Predictor.predict`` (the app's pipeline), and the label, the
+probabilities, the hand the model saw and the frames per second are drawn on it.  Shown in a
+window (q quits) and/or written to a video file (headless machines).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rps.errors import RpsError
+from rps.prediction import Prediction, Predictor
+
+WHITE, BLACK, GREEN = (255, 255, 255), (0, 0, 0), (60, 200, 60)
+INSET = 96  # pixels: the side of the hand crop drawn in the corner
+WINDOW = "rps live (q quits)"
+
+
+class VideoSourceError(RpsError, ValueError):
+    """A camera or video file that cannot be opened or read."""
+
+
+@dataclass
+class LiveReport:
+    frames: int = 0
+    labels: list[str | None] = field(default_factory=list)  # per frame; None when declined
+    milliseconds: list[float] = field(default_factory=list)  # per frame: predict and draw
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(self.milliseconds) if self.milliseconds else 0.0
+
+
+def annotate(frame: np.ndarray, prediction: Prediction, fps: float) -> np.ndarray:
+    """``frame`` (H, W, 3) uint8 RGB with the answer drawn on a copy: the label or the reason
+    for none, one bar per class (up to 5, most probable first), the crop the model saw in the
+    top-right corner, and ``fps``."""
+    canvas = np.ascontiguousarray(frame.copy())
+    height, width = canvas.shape[:2]
+    title = prediction.label or (prediction.reason or "?")
+    cv2.rectangle(canvas, (0, 0), (width, 30), BLACK, -1)
+    cv2.putText(canvas, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, WHITE, 2, cv2.LINE_AA)
+    cv2.putText(canvas, f"{fps:.1f} fps", (width - 90, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, WHITE, 1,
+                cv2.LINE_AA)
+    for row, (name, probability) in enumerate(sorted(prediction.items(), key=lambda item: -item[1])[:5]):
+        top = 40 + row * 18
+        cv2.rectangle(canvas, (8, top), (8 + int(120 * probability), top + 12), GREEN, -1)
+        cv2.putText(canvas, f"{name} {probability:.0%}", (134, top + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.45, WHITE, 1,
+                    cv2.LINE_AA)
+    if prediction.crop is not None and width > INSET + 8 and height > INSET + 40:
+        inset = cv2.resize(prediction.crop, (INSET, INSET), interpolation=cv2.INTER_AREA)
+        canvas[36:36 + INSET, width - INSET - 4:width - 4] = inset
+    return canvas
+
+
+def open_source(source: int | str | Path) -> cv2.VideoCapture:
+    """A camera index or a video file, opened; ``VideoSourceError`` with a sentence else."""
+    if not isinstance(source, int) and not Path(source).is_file():
+        raise VideoSourceError(f"{source} is not a video file.")
+    capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
+    if not capture.isOpened():
+        what = f"camera {source}" if isinstance(source, int) else str(source)
+        raise VideoSourceError(f"Could not open {what}: no such camera, no permission, or not a video OpenCV reads.")
+    return capture
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or os.name == "nt"
+
+
+def run_live(source: int | str | Path, predictor: Predictor | None = None, out: Path | str | None = None,
+             window: bool | None = None, max_frames: int | None = None) -> LiveReport:
+    """Label every frame of ``source`` and show and/or write it annotated (``annotate``).
+
+    ``out``: an .mp4 (or .avi) to write at the source's frame rate.  ``window``: show an OpenCV
+    window (default: when a display is there); q or Esc quits.  Raises ``VideoSourceError``.
+    """
+    predictor = predictor or Predictor()
+    window = has_display() if window is None else window
+    capture = open_source(source)
+    writer = None
+    report = LiveReport()
+    recent: list[float] = []
+    try:
+        while max_frames is None or report.frames < max_frames:
+            ok, bgr = capture.read()
+            if not ok:
+                if report.frames == 0:
+                    raise VideoSourceError(f"No frame could be read from {source}.")
+                break
+            started = time.perf_counter()
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            prediction = predictor.predict(rgb)
+            recent = (recent + [time.perf_counter()])[-20:]
+            fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
+            drawn = cv2.cvtColor(annotate(rgb, prediction, fps), cv2.COLOR_RGB2BGR)
+            report.milliseconds.append((time.perf_counter() - started) * 1000)
+            report.labels.append(prediction.label)
+            report.frames += 1
+            if out is not None:
+                if writer is None:
+                    writer = _writer(Path(out), capture, drawn.shape[1], drawn.shape[0])
+                writer.write(drawn)
+            if window:
+                cv2.imshow(WINDOW, drawn)
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        if window:
+            cv2.destroyAllWindows()
+    return report
+
+
+def _writer(out: Path, capture: cv2.VideoCapture, width: int, height: int) -> cv2.VideoWriter:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rate = capture.get(cv2.CAP_PROP_FPS) or 10.0
+    codec = "MJPG" if out.suffix.lower() == ".avi" else "mp4v"
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), rate if rate > 0 else 10.0, (width, height))
+    if not writer.isOpened():
+        raise VideoSourceError(f"Could not write {out}: use a .mp4 or .avi name in a writable folder.")
+    return writer

@@ -1,0 +1,76 @@
+"""rps.export and `python -m rps export`: parity of each exported format with Keras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rps.cli import main
+from rps.export import EXAMPLES, ExportError, ExportedRunner, export_model, model_inputs
+from rps.prediction import Predictor
+
+pytestmark = pytest.mark.slow  # conversions take seconds each
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    predictor = Predictor()
+    rows = model_inputs(predictor, EXAMPLES)
+    keras = [predictor.runner.run(np.zeros((1, 64, 64, 3), np.uint8), row[-1])[0] for row in rows]
+    return rows, keras
+
+
+def test_tflite_float_matches_keras(shipped, tmp_path):
+    rows, keras = shipped
+    assert len(rows) == len(EXAMPLES) >= 6
+    exported = export_model(None, tmp_path / "model.tflite", "tflite")
+    runner = ExportedRunner(exported.path)
+    for row, expected in zip(rows, keras):
+        assert np.abs(runner.run(row) - expected).max() <= 1e-3
+
+
+def test_tflite_int8_keeps_the_top_class_and_is_smaller(shipped, tmp_path):
+    rows, keras = shipped
+    small = export_model(None, tmp_path / "int8.tflite", "tflite-int8")
+    full = export_model(None, tmp_path / "float.tflite", "tflite")
+    assert small.bytes < full.bytes / 2
+    runner = ExportedRunner(small.path)
+    assert [int(np.argmax(runner.run(row))) for row in rows] == [int(np.argmax(k)) for k in keras]
+
+
+def test_saved_model_matches_keras(shipped, tmp_path):
+    rows, keras = shipped
+    runner = ExportedRunner(export_model(None, tmp_path / "saved", "saved_model").path)
+    for row, expected in zip(rows, keras):
+        assert np.abs(runner.run(row) - expected).max() <= 1e-3
+
+
+def test_onnx_matches_keras_or_says_what_is_missing(shipped, tmp_path):
+    rows, keras = shipped
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        with pytest.raises(ExportError, match="pip install tf2onnx"):
+            export_model(None, tmp_path / "model.onnx", "onnx")
+        return
+    runner = ExportedRunner(export_model(None, tmp_path / "model.onnx", "onnx").path)
+    for row, expected in zip(rows, keras):
+        assert np.abs(runner.run(row) - expected).max() <= 1e-3
+
+
+def test_a_whole_photo_model_exports_with_pixels(tiny_model, tmp_path):
+    predictor = Predictor(tiny_model)
+    rows = model_inputs(predictor, EXAMPLES)
+    runner = ExportedRunner(export_model(tiny_model, tmp_path / "tiny.tflite", "tflite").path)
+    expected = predictor.runner.run(rows[0][0].astype(np.uint8))[0]
+    assert np.abs(runner.run(rows[0]) - expected).max() <= 1e-3
+
+
+def test_the_cli_exports_and_refuses_bad_requests(tmp_path, capsys):
+    assert main(["export", "--format", "tflite", "--out", str(tmp_path / "m.tflite")]) == 0
+    assert "Saved" in capsys.readouterr().out and (tmp_path / "m.tflite").stat().st_size > 0
+    assert main(["export", "--format", "saved_model", "--int8", "--out", str(tmp_path / "x")]) == 2
+    assert "--int8 applies to --format tflite only" in capsys.readouterr().err
+    assert main(["export", "--format", "tflite", "--model", str(tmp_path / "nothing"), "--out",
+                 str(tmp_path / "n.tflite")]) == 2
