@@ -45,7 +45,8 @@ class GradCam:
         self._graphs = []
         for member in _members(model):
             convolution = last_convolution(member)
-            self._graphs.append(keras.Model(member.inputs, [convolution.output, member.output]))
+            inputs = member.inputs[0] if len(member.inputs) == 1 else member.inputs
+            self._graphs.append(keras.Model(inputs, [convolution.output, member.output]))
         renderers = [layer for member in _members(model) for layer in member.layers
                      if isinstance(layer, KeypointHeatmaps)]
         self.extent = float(renderers[0].extent) if renderers else 1.0  # the rendered area / the crop

@@ -354,6 +354,7 @@ def test_the_state_folder_is_not_served(launched):
             assert b'"run_id":' not in response.content and not response.content.startswith(b"PK")
 
 
+@pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
     """``python app.py`` on a machine without a GPU: one line names the device, and none of
     TensorFlow's CUDA probing ("failed call to cuInit") reaches the log."""
@@ -456,6 +457,7 @@ def test_an_unwritable_state_folder_falls_back_with_a_sentence(tmp_path):
     assert writable_state_dir(tmp_path / "fine") == (tmp_path / "fine", "")
 
 
+@pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_importing_the_app_writes_no_stub_file(tmp_path):
     """Gradio writes a .pyi beside the module of any component subclass; the app has none."""
     import os

@@ -105,6 +105,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_module_entry_point_prints_one_line_on_error(tmp_path):
     # As a user runs it: without the test session's TF_CPP_MIN_LOG_LEVEL.
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

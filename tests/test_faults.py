@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import write_kaggle_layout
 from rps.artifacts import load_bundle
 from rps.service import ModelService
@@ -33,6 +35,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_killing_the_process_during_training_leaves_everything_loadable(tmp_path, tiny_model):
     data = write_kaggle_layout(tmp_path / "data")
     state = tmp_path / "state"

@@ -206,8 +206,9 @@ def test_a_personal_model_serves_its_visitor_alone(taught, tmp_path):
     demo = app.create_app(FakeService(), sessions=sessions)
     classify = next(fn.fn for fn in demo.fns.values() if fn.api_name == "classify")
     photo = np.asarray(hand_variant("rock", 11))
-    assert set(classify(photo, visitor("ann")).label) <= set(session.class_names)
-    assert set(classify(photo, visitor("bob")).label) <= set(CLASSES)  # the served model, for everyone else
+    assert set(classify(photo, False, visitor("ann")).label) <= set(session.class_names)
+    assert set(classify(photo, False, visitor("bob")).label) <= set(CLASSES)
+    assert set(classify(photo, True, visitor("ann")).label) <= set(session.class_names)  # Grad-CAM too  # the served model, for everyone else
 
 
 @pytest.mark.slow
@@ -219,7 +220,6 @@ def test_a_personal_model_is_promoted_through_the_service(taught, tmp_path):
     run_id = service.adopt_run(session.result.folder)
     service.promote(run_id)
     assert service.served_metadata()["class_names"] == sorted(session.class_names)
-    session.forget_model()  # the visitor's copy goes; the promoted one stays
     assert service.classify(hand_variant("paper", 3)).label in session.class_names
     with pytest.raises(ModelFileError):
         service.adopt_run(tmp_path / "no-such-run")
@@ -246,3 +246,27 @@ def test_twenty_seven_classes_teach_train_and_label_with_bounded_memory(tmp_path
     assert len(update.label) == TOP_CLASSES
     # bench/personal.py measures the peak of a 27 x 30 fine-tuning; here the growth must stay small.
     assert peak_mb - before_mb < 1500, f"fine-tuning 27 classes grew the peak by {peak_mb - before_mb:.0f} MB"
+
+
+@pytest.mark.slow
+def test_the_teach_tab_promotes_a_personal_model_with_the_train_tabs_permission(taught, tmp_path):
+    import gradio as gr
+
+    import app
+    from rps.policy import TrainingPolicy
+    from rps.service import ModelService
+
+    sessions, session = taught
+    service = ModelService(tmp_path / "state")
+    demo = app.create_app(service, TrainingPolicy(True, "secret"), tmp_path / "state", sessions=sessions)
+    promote = next(fn.fn for fn in demo.fns.values() if fn.api_name == "teach_promote")
+    run = session.result.folder.name
+    with pytest.raises(gr.Error, match="admin token"):
+        promote("wrong", run, visitor("ann"))
+    assert list(service.runs_dir.iterdir()) == []  # nothing copied without the permission
+    with pytest.raises(gr.Error, match="Train your model first"):
+        promote("secret", run, visitor("bob"))  # Bob cannot serve Ann's model
+    promote("secret", run, visitor("ann"))
+    assert service.served_metadata()["class_names"] == sorted(session.class_names)
+    session.forget_model()  # Ann's own copy goes; the promoted one stays and serves
+    assert service.classify(hand_variant("paper", 3)).label in session.class_names

@@ -116,6 +116,7 @@ print("REPLICAS", result.device)
 """
 
 
+@pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     """The multi-GPU path, exercised on this machine by splitting the CPU in two."""
     root = Path(__file__).resolve().parent.parent

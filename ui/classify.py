@@ -10,6 +10,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 import gradio as gr
 
 from rps.errors import RpsError
+from rps.explain import Explainer
 from rps.images import is_blank
 from rps.prediction import Prediction
 from rps.reports import top_classes
@@ -41,15 +42,46 @@ class LiveUpdate(NamedTuple):
     recent: list[float]  # this viewer's last frame times (time.monotonic seconds)
 
 
-def classify_image(classifier: Classifier, image, files: ImageFiles | None = None) -> Classified:
-    """The label and the crop the model saw for one photo (a path, bytes or an RGB array)."""
+_EXPLAINERS: dict[int, Explainer] = {}
+
+
+def explainer_for(classifier: Classifier) -> Explainer | None:
+    """The Grad-CAM explainer of the model ``classifier`` serves now (made once per model), or
+    None for a classifier that does not say which model it serves."""
+    predictor = getattr(classifier, "predictor", None)
+    if predictor is None:
+        return None
+    explainer = _EXPLAINERS.get(id(predictor))
+    if explainer is None or explainer.predictor is not predictor:
+        if len(_EXPLAINERS) > 8:
+            _EXPLAINERS.clear()
+        explainer = _EXPLAINERS[id(predictor)] = Explainer(predictor)
+    return explainer
+
+
+def _answer(classifier: Classifier, image, explain: bool) -> tuple[Prediction, Any]:
+    """The prediction and the picture to show: the crop seen, or with Grad-CAM over it."""
+    explainer = explainer_for(classifier) if explain else None
+    if explainer is not None:
+        explanation = explainer.explain(image)
+        return explanation.prediction, (explanation.overlay if explanation.overlay is not None
+                                        else explanation.prediction.crop)
+    prediction = classifier.classify(image)
+    return prediction, prediction.crop
+
+
+def classify_image(classifier: Classifier, image, files: ImageFiles | None = None,
+                   explain: bool = False) -> Classified:
+    """The label and the crop the model saw for one photo (a path, bytes or an RGB array);
+    with ``explain``, the crop with the Grad-CAM heat map of the top class over it."""
     if image is None:
         return Classified(None, None)
-    prediction = calling("Classifying the photo", classifier.classify, image)
-    return Classified(top_classes(prediction), files.path(prediction.crop) if files else prediction.crop)
+    prediction, seen = calling("Classifying the photo", _answer, classifier, image, explain)
+    return Classified(top_classes(prediction), files.path(seen) if files else seen)
 
 
-def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | None = None) -> LiveUpdate:
+def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | None = None,
+                  explain: bool = False) -> LiveUpdate:
     """One webcam frame: label, crop seen, frames per second achieved, this viewer's frame
     times.  A frame that cannot be classified changes nothing on the page."""
     recent = list(recent or [])[-19:]
@@ -57,7 +89,7 @@ def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | Non
     if frame is None or is_blank(frame):  # a camera starting up sends black frames
         return skip
     try:
-        prediction = classifier.classify(frame)
+        prediction, seen = _answer(classifier, frame, explain)
     except RpsError:
         return skip  # one bad frame must not end the stream
     except Exception:
@@ -66,7 +98,7 @@ def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | Non
     recent.append(time.monotonic())
     span = recent[-1] - recent[0]
     rate = (len(recent) - 1) / span if span > 0 else 0.0
-    seen = files.path(prediction.crop) if files else prediction.crop
+    seen = files.path(seen) if files else seen
     return LiveUpdate(top_classes(prediction), seen, f"{rate:.1f} labelled frames per second", recent)
 
 
@@ -83,11 +115,14 @@ def build_classify_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None
             with gr.Column():
                 label = gr.Label(label="Prediction", elem_id="prediction")
                 seen = gr.Image(label="The hand the model saw", interactive=False, height=200, elem_id="seen")
+                explain = gr.Checkbox(True, label="Show where the model looked (Grad-CAM: red counted most)",
+                                      elem_id="explain")
 
-        def classify(path, request: gr.Request) -> Classified:
-            return classify_image(classifier_for(request), path, files)
+        def classify(path, show_heat_map: bool, request: gr.Request) -> Classified:
+            return classify_image(classifier_for(request), path, files, show_heat_map)
 
-        photo.change(classify, photo, [label, seen], api_name="classify", concurrency_limit=8)
+        gr.on([photo.change, explain.change], classify, [photo, explain], [label, seen], api_name="classify",
+              concurrency_limit=8)
 
 
 def build_live_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
@@ -100,10 +135,12 @@ def build_live_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
                 label = gr.Label(label="Live prediction", elem_id="live-prediction")
                 seen = gr.Image(label="The hand the model saw", interactive=False, height=160, elem_id="live-seen")
                 rate = gr.Markdown("", elem_id="fps")
+                explain = gr.Checkbox(False, label="Show where the model looked (Grad-CAM; fewer frames per second)",
+                                      elem_id="live-explain")
         recent = gr.State(None)
 
-        def live(frame, history, request: gr.Request) -> LiveUpdate:
-            return live_classify(classifier_for(request), frame, history, files)
+        def live(frame, history, show_heat_map: bool, request: gr.Request) -> LiveUpdate:
+            return live_classify(classifier_for(request), frame, history, files, show_heat_map)
 
-        camera.stream(live, [camera, recent], [label, seen, rate, recent], api_name="live",
+        camera.stream(live, [camera, recent, explain], [label, seen, rate, recent], api_name="live",
                       stream_every=LIVE_FRAME_SECONDS, time_limit=600, concurrency_limit=16, show_progress="hidden")

@@ -226,9 +226,12 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on {held_out.count} of your "
                    f"samples held back from training, trained in {result.seconds:.0f} s. Classify and Live now "
                    "use it, for you alone.")
-        found = result.metadata.get("dataset", {}).get("hands_found")
-        if found:
-            summary += f" Hands found in {escape_markdown(str(found))} samples."
+        found = result.metadata.get("dataset", {}).get("hands_found") or {}
+        pairs = [value for value in found.values() if isinstance(value, list) and len(value) == 2]
+        if pairs:  # per split: [samples with a hand found, samples]
+            hands, samples = sum(pair[0] for pair in pairs), sum(pair[1] for pair in pairs)
+            summary += f" A hand was found in {hands} of your {samples} samples"
+            summary += "." if hands == samples else "; the others were left out (show the whole hand)."
         archive = zip_folder(result.folder, downloads(session, "model"), "my-model")
         yield {progress: f"Trained in {result.seconds:.0f} s.", results: summary,
                loss_plot: curves_frame(result.history, "loss"), accuracy_plot: curves_frame(result.history, "accuracy"),
