@@ -21,8 +21,7 @@ from rps.service import ModelService
 ROOT = Path(__file__).resolve().parent.parent
 
 TRAIN_FOREVER = """
-import sys, time
-sys.path[:0] = [{root!r}, {tests!r}]
+import time
 from rps.config import TrainConfig
 from rps.service import ModelService
 service = ModelService({state!r}, bundled_model={bundled!r})
@@ -39,9 +38,9 @@ time.sleep(600)
 def test_killing_the_process_during_training_leaves_everything_loadable(tmp_path, tiny_model):
     data = write_kaggle_layout(tmp_path / "data")
     state = tmp_path / "state"
-    script = TRAIN_FOREVER.format(root=str(ROOT), tests=str(ROOT / "tests"), state=str(state),
-                                  bundled=str(tiny_model), data=str(data))
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    script = TRAIN_FOREVER.format(state=str(state), bundled=str(tiny_model), data=str(data))
+    environ = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=environ)
     try:
         deadline = time.monotonic() + 240
         line = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import subprocess
 import sys
@@ -100,10 +101,9 @@ def test_compact_model_memorises_a_small_dataset(tmp_path):
 
 
 MIRRORED_SCRIPT = """
-import sys, tensorflow as tf
+import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path[:0] = [{root!r}, {tests!r}]
 from conftest import write_kaggle_layout
 from rps.config import TrainConfig
 from rps.datasets import open_dataset
@@ -120,8 +120,9 @@ print("REPLICAS", result.device)
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     """The multi-GPU path, exercised on this machine by splitting the CPU in two."""
     root = Path(__file__).resolve().parent.parent
-    script = MIRRORED_SCRIPT.format(root=str(root), tests=str(root / "tests"), tmp=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    script = MIRRORED_SCRIPT.format(tmp=str(tmp_path))
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=environ)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "REPLICAS 2 devices: /cpu:0, /cpu:1" in done.stdout
     assert load_bundle(tmp_path / "run").image_size == 32
