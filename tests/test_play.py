@@ -65,3 +65,13 @@ def test_a_finished_game_says_so_and_visitors_have_their_own_games():
     assert players.get("bob").game.history == []
     players.get("cy")
     assert players.get("ann").game.history == []  # the least recently seen was forgotten
+
+
+def test_a_personal_model_without_the_three_moves_says_how_to_play():
+    class Letters:
+        def classify(self, frame):
+            return Prediction({"A": 0.9, "B": 0.1})
+
+    player = play.Player()
+    views = play_with(player, Letters())
+    assert "knows no rock, paper or scissors" in views[-1].result and player.game.history == []

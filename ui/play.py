@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 import gradio as gr
 
 from rps.errors import RpsError
-from rps.game import Game, Round, read_move
+from rps.game import MOVES, Game, Round, read_move
 from rps.reports import top_classes
 from ui.classify import ClassifierFor
 from ui.inputs import WEBCAM, LiveFrameInput
@@ -121,8 +121,11 @@ def play_round(player: Player, sleep: Callable[[float], None] = time.sleep):
     sleep(AFTER_SHOOT)
     move = read_move(list(player.readings), shoot - BEFORE_SHOOT, shoot + AFTER_SHOOT)
     if move is None:
-        yield RoundView("# Again!", "Couldn't see your hand: hold it up to the camera and play the round again.",
-                        score_text(game), history_rows(game))
+        classes = {name for _, probabilities in list(player.readings)[-10:] for name in probabilities}
+        why = ("The model you use knows no rock, paper or scissors (a personal model from Teach?): press "
+               "*Use the shared model again* in Teach to play." if classes and not classes & set(MOVES)
+               else "Couldn't see your hand: hold it up to the camera and play the round again.")
+        yield RoundView("# Again!", why, score_text(game), history_rows(game))
         return
     played = game.play(move)
     yield RoundView(f"# {played.player} vs {played.app}", round_text(played), score_text(game), history_rows(game))
