@@ -46,7 +46,7 @@ def retrain_command(config: dict, data: tuple[str, ...] = TRAINING_DATA) -> str:
     from rps.config import TrainConfig
 
     defaults = TrainConfig().to_dict()
-    words = ["python -m rps train"] + [f"--data {source}" for source in data] + ["--out assets/model"]
+    words = ["python -m rps train"] + [f"--data {source}" for source in data] + ["--out runs/shipped"]
     words += [f"{flag} {config[field]}" for field, flag in CLI_OPTIONS.items()
               if field in config and config[field] != defaults[field]]
     return " ".join(words)
@@ -281,7 +281,7 @@ def card(metadata: dict, sha: str) -> str:
         "## Training configuration",
         f"Retrain ({training['seconds'] / 60:.1f} min of fitting on 2 cores, after finding the hands in every "
         f"photo): "
-        f"`{retrain_command(metadata['config'])}`",
+        f"`{retrain_command(metadata['config'])}`, then replace `assets/model` with `runs/shipped`",
         "",
         "| setting | value |",
         "|---|---|",

@@ -16,6 +16,9 @@ from pathlib import Path
 # TensorFlow's C++ start-up chatter ("could not find cuda drivers" on every CPU machine) buries
 # the one line a user needs to read.  Set TF_CPP_MIN_LOG_LEVEL=0 to see it again.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# OpenCV's warnings (no camera at an index, a codec it cannot find) would precede the one line
+# the CLI prints; OPENCV_LOG_LEVEL=INFO brings them back.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 
 def _positive(text: str) -> int:
@@ -25,24 +28,43 @@ def _positive(text: str) -> int:
     return value
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Each option's default after its help, unless the help names it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.required or action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: {action.default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rps.config import TrainConfig
     from rps.names import ARCHITECTURE_NAMES, AUGMENTATIONS, SCHEDULES
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="python -m rps", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m rps", description=__doc__.splitlines()[0].replace("``", ""))
     commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser
 
-    download = commands.add_parser("download", help="download the study's dataset from Kaggle")
-    download.add_argument("--dest", type=Path, default=Path("data/rock-paper-scissors"))
+    def command(name: str, **options) -> argparse.ArgumentParser:
+        # Every option's default is shown in its help.
+        return add(name, formatter_class=_DefaultsShown, **options)
 
-    train = commands.add_parser("train", help="train a model and write a run folder")
+    download = command("download", help="download the study's dataset from Kaggle")
+    download.add_argument("--dest", type=Path, default=Path("data/rock-paper-scissors"),
+                          help="folder to unpack the dataset into")
+
+    train = command("train", help="train a model and write a run folder")
     train.add_argument("--data", type=Path, required=True, action="append",
                        help="dataset folder or .zip; repeat to train on several with the same classes")
     train.add_argument("--input", choices=("hand", "image"), default=defaults.input,
-                       help="hand: the aligned hand crop and keypoints; image: the whole photo")
-    train.add_argument("--arch", choices=sorted(ARCHITECTURE_NAMES), default=defaults.architecture)
-    train.add_argument("--epochs", type=int, default=defaults.epochs)
+                       help="hand: find the hand first (its keypoints, and its aligned crop for architectures "
+                            "that read pixels); image: the whole photo")
+    train.add_argument("--arch", choices=sorted(ARCHITECTURE_NAMES), default=defaults.architecture,
+                       help="hand: the shipped skeleton CNN; baseline, improved, regularised: the study's; "
+                            "compact: a small whole-photo CNN")
+    train.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs per model")
     train.add_argument("--image-size", type=int, default=defaults.image_size)
     train.add_argument("--batch-size", type=int, default=defaults.batch_size)
     train.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
@@ -51,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="early-stopping patience on val_loss (0: off)")
     train.add_argument("--schedule", choices=SCHEDULES, default=defaults.schedule,
                        help="learning rate: constant, or cosine decay to zero over the run")
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--seed", type=int, default=defaults.seed, help="initial weights, shuffling, augmentation")
     train.add_argument("--members", type=int, default=defaults.members,
                        help="train this many models (seeds seed, seed+1, ...) and serve their average")
     train.add_argument("--skip-unreadable", action="store_true",
@@ -59,47 +81,47 @@ def build_parser() -> argparse.ArgumentParser:
                             "instead of stopping")
     train.add_argument("--out", type=Path, help="run folder (default runs/<time>-<arch>)")
 
-    finetune = commands.add_parser("finetune", help="teach new gestures: a new head on a model's features")
+    finetune = command("finetune", help="teach new gestures: a new head on a model's features")
     finetune.add_argument("--data", type=Path, required=True, help="class folders (or a .zip) of your photos")
     finetune.add_argument("--base", type=Path, default=None, help="model folder (default: the shipped model)")
-    finetune.add_argument("--epochs", type=_positive, default=60)
+    finetune.add_argument("--epochs", type=_positive, default=60, help="epochs of the new head")
     finetune.add_argument("--unfreeze-epochs", type=int, default=0,
                           help="then train every layer at a low learning rate for this many epochs (default 0, "
                                "as the app's Teach tab)")
-    finetune.add_argument("--seed", type=int, default=42)
+    finetune.add_argument("--seed", type=int, default=42, help="initial weights, shuffling, held-out photos")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
 
-    export = commands.add_parser("export", help="write a model as TensorFlow Lite, ONNX or a SavedModel")
+    export = command("export", help="write a model as TensorFlow Lite, ONNX or a SavedModel")
     export.add_argument("--format", choices=("tflite", "onnx", "saved_model"), required=True)
     export.add_argument("--int8", action="store_true", help="tflite: quantize to int8 (the example images calibrate)")
     export.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     export.add_argument("--out", type=Path, required=True, help="file to write (a folder for saved_model)")
 
-    live = commands.add_parser("live", help="label a webcam or a video live, in a window or a written video")
+    live = command("live", help="label a webcam or a video live, in a window or a written video")
     source = live.add_mutually_exclusive_group()
     source.add_argument("--camera", type=int, default=None, help="camera index (default 0)")
     source.add_argument("--video", type=Path, default=None, help="a video file instead of a camera")
     live.add_argument("--out", type=Path, default=None, help="write the annotated video here (.mp4 or .avi)")
     live.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     live.add_argument("--no-window", action="store_true", help="no window even where a display is")
-    live.add_argument("--max-frames", type=int, default=None)
+    live.add_argument("--max-frames", type=_positive, default=None, help="stop after this many frames")
 
-    evaluate = commands.add_parser("evaluate", help="accuracy and confusion on a labelled folder")
+    evaluate = command("evaluate", help="accuracy and confusion on a labelled folder")
     evaluate.add_argument("--data", type=Path, required=True,
                           help="class-folder folder, or a Kaggle root (its test/ is used)")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
-    evaluate.add_argument("--batch-size", type=_positive, default=64)
+    evaluate.add_argument("--batch-size", type=_positive, default=64, help="photos per model call")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
-    predict = commands.add_parser("predict", help="classify images")
-    predict.add_argument("images", nargs="+", type=Path)
+    predict = command("predict", help="classify images")
+    predict.add_argument("images", nargs="+", type=Path, help="photos to label (any common format)")
     predict.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
 
-    show = commands.add_parser("show", help="save a grid of sample images per class")
-    show.add_argument("--data", type=Path, required=True)
-    show.add_argument("--out", type=Path, required=True)
-    show.add_argument("--per-class", type=_positive, default=4)
+    show = command("show", help="save a grid of sample images per class")
+    show.add_argument("--data", type=Path, required=True, help="dataset folder or .zip")
+    show.add_argument("--out", type=Path, required=True, help="picture to write (.png)")
+    show.add_argument("--per-class", type=_positive, default=4, help="images per class")
     return parser
 
 
@@ -129,7 +151,8 @@ def run_train(args) -> None:
                                  verify=not args.skip_unreadable)
                     for index, source in enumerate(args.data)]
         dataset = merge_datasets(datasets)
-        print(f"Data: {dataset.describe()}")
+        print(f"Data: {dataset.describe()}" + ("" if dataset.validation else
+                                                "; a validation share is held out of train (model.json says which)"))
         result = train(dataset, config, out, verbose=1)
     skipped = result.metadata["dataset"]["skipped_unreadable"]
     if skipped:
@@ -149,7 +172,7 @@ def run_finetune(args) -> None:
 
     with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked))
-        print(f"Data: {dataset.describe()}")
+        print(f"Data: {dataset.describe()}; 20% of each class is held back to check the model")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
                           verbose=0, unfreeze_epochs=args.unfreeze_epochs)
     print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
@@ -242,11 +265,12 @@ def run_live(args) -> None:
     if not window and args.out is None:
         from rps.live import VideoSourceError
 
-        raise VideoSourceError("There is no display to show a window on: give --out FILE.mp4 to write the video.")
+        why = "--no-window was given" if args.no_window else "there is no display to show a window on"
+        raise VideoSourceError(f"Nothing to show or write ({why}): give --out FILE.mp4 to write the video.")
     source = args.video if args.video is not None else (args.camera or 0)
     report = run_live(source, _predictor(args.model), out=args.out, window=window, max_frames=args.max_frames)
     print(f"{report.frames} frames, {report.p50_ms:.1f} ms per frame (p50)"
-          + (f"; saved {args.out}" if args.out else ""))
+          + (f"; saved {args.out}" if args.out and report.frames else ""))
 
 
 COMMANDS = {

@@ -38,30 +38,40 @@ class LiveReport:
         return statistics.median(self.milliseconds) if self.milliseconds else 0.0
 
 
+def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.5) -> None:
+    """White text with a black outline: readable on any background."""
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, BLACK, 3, cv2.LINE_AA)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, WHITE, 1, cv2.LINE_AA)
+
+
 def annotate(frame: np.ndarray, prediction: Prediction, fps: float) -> np.ndarray:
-    """``frame`` (H, W, 3) uint8 RGB with the answer drawn on a copy: the label or the reason
-    for none, one bar per class (up to 5, most probable first), the crop the model saw in the
-    top-right corner, and ``fps``."""
+    """``frame`` (H, W, 3) uint8 RGB with the answer drawn on a copy: the label (or the reason
+    for none) in a band at the top, one bar per class (up to 5, most probable first) under it on
+    a dark panel, the crop the model saw in the bottom-right corner, and ``fps`` bottom left."""
     canvas = np.ascontiguousarray(frame.copy())
     height, width = canvas.shape[:2]
-    title = prediction.label or (prediction.reason or "?")
     cv2.rectangle(canvas, (0, 0), (width, 30), BLACK, -1)
-    cv2.putText(canvas, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, WHITE, 2, cv2.LINE_AA)
-    cv2.putText(canvas, f"{fps:.1f} fps", (width - 90, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, WHITE, 1,
-                cv2.LINE_AA)
-    for row, (name, probability) in enumerate(sorted(prediction.items(), key=lambda item: -item[1])[:5]):
-        top = 40 + row * 18
-        cv2.rectangle(canvas, (8, top), (8 + int(120 * probability), top + 12), GREEN, -1)
-        cv2.putText(canvas, f"{name} {probability:.0%}", (134, top + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.45, WHITE, 1,
-                    cv2.LINE_AA)
-    if prediction.crop is not None and width > INSET + 8 and height > INSET + 40:
-        inset = cv2.resize(prediction.crop, (INSET, INSET), interpolation=cv2.INTER_AREA)
-        canvas[36:36 + INSET, width - INSET - 4:width - 4] = inset
+    _text(canvas, prediction.label or (prediction.reason or "?"), (8, 22), 0.7)
+    ranked = sorted(prediction.items(), key=lambda item: -item[1])[:5]
+    if ranked:
+        panel = canvas[34:38 + 18 * len(ranked), 0:min(width, 200)]
+        panel[:] = (panel * 0.4).astype(np.uint8)  # darkened, so the bars read on a white wall
+        for row, (name, probability) in enumerate(ranked):
+            top = 38 + row * 18
+            cv2.rectangle(canvas, (6, top), (6 + int(60 * probability), top + 12), GREEN, -1)
+            _text(canvas, f"{name[:14]} {probability:.0%}", (72, top + 11), 0.42)
+    side = min(INSET, width // 3, height // 3)
+    if prediction.crop is not None and side >= 32:
+        inset = cv2.resize(prediction.crop, (side, side), interpolation=cv2.INTER_AREA)
+        canvas[height - side - 4:height - 4, width - side - 4:width - 4] = inset
+    _text(canvas, f"{fps:.1f} fps", (8, height - 10))
     return canvas
 
 
 def open_source(source: int | str | Path) -> cv2.VideoCapture:
     """A camera index or a video file, opened; ``VideoSourceError`` with a sentence else."""
+    if not isinstance(source, int) and not Path(source).exists():
+        raise VideoSourceError(f"{source} does not exist.")
     if not isinstance(source, int) and not Path(source).is_file():
         raise VideoSourceError(f"{source} is not a video file.")
     capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))

@@ -40,14 +40,11 @@ def model_summary(metadata: dict) -> str:
     metrics = metadata.get("metrics", {})
     training = metadata.get("training", {})
     config = metadata.get("config", {})
-    size = metadata.get("image_size", "?")
     lines = [
         f"### Served model: `{escape_markdown(metadata.get('architecture', '?'))}`",
         f"- Classes ({len(metadata['class_names'])}): "
         f"{', '.join(escape_markdown(name) for name in metadata['class_names'])}",
-        (f"- Input: the hand found in the photo, as an aligned {size}x{size} RGB crop and its 21 "
-         "keypoints; photos without a hand are answered \"no hand\""
-         if metadata.get("input") == "hand" else f"- Input: the whole photo at {size}x{size} RGB"),
+        _input_line(metadata),
         f"- Parameters: {metadata['parameters']:,}" if isinstance(metadata.get("parameters"), int)
         else "- Parameters: ?",
     ]
@@ -60,8 +57,23 @@ def model_summary(metadata: dict) -> str:
                      f" in {training.get('seconds', '?')} s")
     if config:
         lines.append("\n| setting | value |\n|---|---|")
-        lines.extend(f"| {key} | {escape_markdown(value)} |" for key, value in config.items())
+        lines.extend(f"| {key} | {escape_markdown(value)} |" for key, value in config.items() if value is not None)
     return "\n".join(lines)
+
+
+# Architectures that read only the hand's keypoints (the crop is for people to look at).
+KEYPOINT_ONLY = ("hand", "finetuned")
+
+
+def _input_line(metadata: dict) -> str:
+    size = metadata.get("image_size", "?")
+    if metadata.get("input") != "hand":
+        return f"- Input: the whole photo at {size}x{size} RGB"
+    if metadata.get("architecture") in KEYPOINT_ONLY:
+        return ("- Input: the 21 keypoints of the hand found in the photo, aligned upright (drawn as a "
+                f"{size}x{size} skeleton inside the model); photos without a hand are answered \"no hand\"")
+    return (f"- Input: the hand found in the photo, as an aligned {size}x{size} RGB crop and its 21 keypoints; "
+            "photos without a hand are answered \"no hand\"")
 
 
 def served_history(history: list[dict]) -> str:

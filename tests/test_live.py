@@ -51,15 +51,19 @@ def test_the_drawing_keeps_the_frame_and_marks_it():
 
 
 def test_a_missing_video_and_no_display_are_sentences(tmp_path, capsys, monkeypatch):
-    with pytest.raises(VideoSourceError, match="not a video file"):
+    with pytest.raises(VideoSourceError, match="does not exist"):
         run_live(tmp_path / "missing.mp4", window=False)
+    with pytest.raises(VideoSourceError, match="not a video file"):
+        run_live(tmp_path, window=False)
     (tmp_path / "fake.mp4").write_bytes(b"not a video")
     with pytest.raises(VideoSourceError):
         run_live(tmp_path / "fake.mp4", window=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert main(["live", "--video", str(tmp_path / "missing.mp4")]) == 2
-    assert "give --out" in capsys.readouterr().err
+    assert "no display" in capsys.readouterr().err
+    assert main(["live", "--video", str(tmp_path / "missing.mp4"), "--no-window"]) == 2
+    assert "--no-window was given): give --out" in capsys.readouterr().err
 
 
 def test_the_cli_writes_the_annotated_video(tmp_path, capsys):

@@ -38,7 +38,7 @@ def test_retrain_command_names_both_datasets_and_only_settings_off_the_defaults(
 
     defaults = TrainConfig().to_dict()
     bare = ("python -m rps train --data ../shared/datasets/rock-paper-scissors/Rock-Paper-Scissors "
-            "--data ../shared/datasets/rps-real-train --out assets/model")
+            "--data ../shared/datasets/rps-real-train --out runs/shipped")
     assert model_card.retrain_command(defaults) == bare
     older = {**defaults, "epochs": defaults["epochs"] - 8, "seed": 7}
     assert model_card.retrain_command(older) == f"{bare} --epochs {defaults['epochs'] - 8} --seed 7"

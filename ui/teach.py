@@ -1,5 +1,5 @@
 """The Teach tab: name your classes, show each to the webcam (or upload photos), train a
-personal model in seconds, use it in Classify and Live, download it, or serve it to everyone.
+personal model in seconds, use it in Classify, Live and Play, download it, or serve it to everyone.
 
 Each visitor's samples and model live in their own ``rps.teach.TeachSession``, keyed by the
 Gradio session (one page load), and are deleted when the page is closed.
@@ -33,7 +33,7 @@ INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, t
          "show your hand to the webcam while capturing is on (about 3 frames a second), or upload "
          f"photos. {MIN_PER_CLASS} samples per class are the least; 20 or more in your own room and "
          "light work best. *Train my model* fine-tunes a new head on the served model's hand features "
-         "in seconds; Classify and Live then use your model, for you alone. Your samples and model "
+         "in seconds; Classify, Live and Play then use your model, for you alone. Your samples and model "
          "are deleted when you close the page.")
 
 
@@ -224,8 +224,8 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         result = outcome["result"]
         held_out = result.held_out
         summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on {held_out.count} of your "
-                   f"samples held back from training, trained in {result.seconds:.0f} s. Classify and Live now "
-                   "use it, for you alone.")
+                   f"samples held back from training, trained in {result.seconds:.0f} s. Classify, Live and Play "
+                   "now use it, for you alone.")
         found = result.metadata.get("dataset", {}).get("hands_found") or {}
         pairs = [value for value in found.values() if isinstance(value, list) and len(value) == 2]
         if pairs:  # per split: [samples with a hand found, samples]
@@ -240,7 +240,7 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
 
     def use_shared(request: gr.Request):
         sessions.get(request.session_hash).forget_model()
-        return ("Classify and Live use the shared model again.", None, "", gr.update(interactive=False))
+        return ("Classify, Live and Play use the shared model again.", None, "", gr.update(interactive=False))
 
     def samples_archive(request: gr.Request):
         session = sessions.get(request.session_hash)
