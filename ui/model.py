@@ -107,10 +107,19 @@ def build_model_tab(service, policy: TrainingPolicy, token: gr.Textbox) -> list:
             curves = gr.Image(label="Training curves", interactive=False)
             confusion = gr.Image(label="Confusion matrix", interactive=False)
     outputs = [card, curves, confusion]
-    serve_previous.click(lambda token_text: change_served(service, policy, token_text, service.serve_previous,
-                                                          "The previous model serves every visitor again."),
+
+    def going_back(action: Callable[[], Any], done_text: str) -> Callable[[str | None], ModelView]:
+        def handler(token_text: str | None) -> ModelView:
+            try:
+                return change_served(service, policy, token_text, action, done_text)
+            except gr.Error as error:
+                # Nothing changed, so the tab stays as it is (its pictures too), with the reason.
+                gr.Warning(error.message)
+                return ModelView(gr.skip(), gr.skip(), gr.skip())
+        return handler
+
+    serve_previous.click(going_back(lambda: service.serve_previous(), "The previous model serves every visitor again."),
                          token, outputs, api_name="serve_previous")
-    serve_bundled.click(lambda token_text: change_served(service, policy, token_text, service.serve_bundled,
-                                                         "The bundled model serves every visitor again."),
+    serve_bundled.click(going_back(lambda: service.serve_bundled(), "The bundled model serves every visitor again."),
                         token, outputs, api_name="serve_bundled")
     return outputs

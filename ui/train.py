@@ -73,7 +73,7 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
             with gr.Column():
                 source = gr.Radio([UPLOAD, KAGGLE, SERVER_FOLDER], value=UPLOAD, label="Data")
                 upload = gr.File(file_types=[".zip"], type="filepath", label="Dataset .zip", elem_id="dataset-zip")
-                server_folder = gr.Textbox(label="Folder inside the allowed data root (RPS_DATA_ROOT)")
+                server_folder = gr.Textbox(label="Folder inside the allowed data root (RPS_DATA_ROOT)", visible=False)
                 token = admin_token_box(policy)
             with gr.Column():
                 defaults = TrainConfig()
@@ -153,6 +153,9 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
 
     architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
                         api_visibility="private")
+    # Only the data box of the chosen source shows.
+    source.change(lambda kind: (gr.update(visible=kind == UPLOAD), gr.update(visible=kind == SERVER_FOLDER)),
+                  source, [upload, server_folder], api_visibility="private")
     start.click(run_training,
                 [source, upload, server_folder, promotion.token, architecture, epochs, batch_size,
                  learning_rate, image_size, augmentation, input_kind, skip_unreadable, members],
