@@ -1,4 +1,5 @@
-"""Where the files the library needs at run time live: the shipped model and the landmarker.
+"""Where the files the library needs at run time live: the shipped model, the landmarker, and
+the example photos.
 
 In a checkout (and an editable install) they are the repository's ``assets/``; a wheel
 (``pip install .``) installs the same files under ``<prefix>/share/rps/assets`` (see
