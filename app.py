@@ -36,7 +36,7 @@ from rps.teach import TeachSessions  # noqa: E402
 from ui.classify import build_classify_tab, build_live_tab  # noqa: E402
 from ui.play import Players, build_play_tab  # noqa: E402
 from ui.model import build_model_tab, served_model_view, wire_promotion  # noqa: E402
-from ui.teach import build_teach_tab  # noqa: E402
+from ui.teach import HOLD_TO_CAPTURE_JS, build_teach_tab  # noqa: E402
 from ui.train import build_train_tab  # noqa: E402
 
 
@@ -100,6 +100,7 @@ def launch_options(state_dir: Path) -> dict:
         # the pages get copies of what they show (``read_picture``, ``zip_folder``).  The
         # operator's own GRADIO_BLOCKED_PATHS are kept.
         "allowed_paths": [],
+        "js": HOLD_TO_CAPTURE_JS,
         "blocked_paths": [str(state_dir)] + [path for path in os.environ.get("GRADIO_BLOCKED_PATHS", "").split(",")
                                              if path.strip()],
     }

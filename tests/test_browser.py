@@ -246,9 +246,11 @@ def test_teach_two_gestures_from_the_webcam_and_see_them_in_live(playwright, ser
         start_camera(page, "teach-camera")
         for name in ("flat hand", "my fist"):
             page.locator("#teach-class").get_by_text(name, exact=True).click()
-            page.locator("#teach-capture").click()
+            page.locator("#teach-capture").hover()
+            page.mouse.down()  # hold to capture
             assert wait_for(lambda: re.search(rf"{name}: ([6-9]|\d\d)", counts.inner_text()), 20), counts.inner_text()
-            page.locator("#teach-capture").click()
+            page.mouse.up()
+            assert wait_for(lambda: not page.locator("#teach-capturing input").is_checked(), 5)
         page.screenshot(path=str(ARTIFACTS / "teach-samples.png"), full_page=True)
         page.locator("#teach-epochs input").fill("15")
         page.locator("#teach-train").click()

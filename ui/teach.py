@@ -28,9 +28,25 @@ from ui.train import curves_frame
 CAPTURE_SECONDS = 0.3  # frames captured about 3 times a second while capturing is on
 POLL_SECONDS = 0.5
 GALLERY_EVERY = 3  # while capturing, the gallery is redrawn every third sample (the counter every one)
+# Hold to capture: the page (``app.launch_options``' js) ticks the "Capturing" box while the
+# pointer is held down on the capture button, and unticks it when released anywhere.
+HOLD_TO_CAPTURE_JS = """
+() => {
+  let held = false;
+  const box = () => document.querySelector('#teach-capturing input[type=checkbox]');
+  const set = (on) => { const b = box(); if (b && b.checked !== on) b.click(); };
+  document.addEventListener('pointerdown', (event) => {
+    if (event.target.closest('#teach-capture')) { held = true; set(true); }
+  });
+  const release = () => { if (held) { held = false; set(false); } };
+  document.addEventListener('pointerup', release);
+  document.addEventListener('pointercancel', release);
+}
+"""
 
 INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, then for each one "
-         "show your hand to the webcam while capturing is on (about 3 frames a second), or upload "
+         "hold *Hold to capture* (or tick *Capturing*) while you show your hand to the webcam: about "
+         "3 frames a second become samples. Or upload "
          f"photos. {MIN_PER_CLASS} samples per class are the least; 20 or more in your own room and "
          "light work best. *Train my model* fine-tunes a new head on the served model's hand features "
          "in seconds; Classify, Live and Play then use your model, for you alone. Your samples and model "
@@ -138,9 +154,12 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         with gr.Row():
             with gr.Column():
                 camera = LiveFrameInput(sources=["webcam"], streaming=True, webcam_options=WEBCAM, type="numpy",
-                                        label="Webcam (press record, then Start capturing)", height=260,
+                                        label="Webcam (press record, then hold the button below)", height=260,
                                         elem_id="teach-camera")
-                capture = gr.Button("Start capturing", elem_id="teach-capture")
+                with gr.Row():
+                    # Held down, it ticks "Capturing" (HOLD_TO_CAPTURE_JS); no handler of its own.
+                    gr.Button("Hold to capture", variant="secondary", elem_id="teach-capture", scale=3)
+                    capturing = gr.Checkbox(False, label="Capturing", elem_id="teach-capturing", scale=1)
                 uploads = gr.File(file_count="multiple", file_types=["image"], type="filepath",
                                   label="Or upload photos of the chosen class", elem_id="teach-upload")
             with gr.Column():
@@ -168,16 +187,10 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
                                       interactive=False)
         token = admin_token_box(policy)
         promotion = promotion_controls(token, "Serve my model to everyone")
-    capturing = gr.State(False)
     selected = gr.State(None)
 
     def downloads(session: TeachSession, what: str) -> Path:
         return session.folder / "downloads" / what
-
-    def toggle_capture(on: bool, name: str | None):
-        if not on and not name:
-            raise user_error("Set the classes and choose one first.")
-        return (not on), gr.update(value="Stop capturing" if not on else "Start capturing")
 
     def after_capture(on: bool, name: str | None, request: gr.Request):
         # The full gallery once capturing stops (during it, every GALLERY_EVERY-th sample).
@@ -264,8 +277,7 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
     private = {"api_visibility": "private"}
     set_names.click(on_set_classes, names, [chosen, counts, gallery], api_name="teach_classes")
     chosen.change(choose, chosen, [gallery, selected], **private)
-    capture.click(toggle_capture, [capturing, chosen], [capturing, capture], **private).then(
-        after_capture, [capturing, chosen], [counts, gallery], **private)
+    capturing.change(after_capture, [capturing, chosen], [counts, gallery], **private)
     camera.stream(on_frame, [camera, capturing, chosen], [counts, gallery], stream_every=CAPTURE_SECONDS,
                   time_limit=600, concurrency_limit=16, show_progress="hidden", **private)
     uploads.upload(on_upload, [uploads, chosen], [counts, gallery], api_name="teach_upload").then(
