@@ -10,7 +10,6 @@ operator's choice (``rps.policy``: ``RPS_TRAINING``, ``RPS_ADMIN_TOKEN``).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,7 +30,7 @@ from rps.errors import ModelFileError  # noqa: E402
 from rps.images import MAX_FILE_BYTES  # noqa: E402
 from rps.policy import TrainingPolicy  # noqa: E402
 from rps.prediction import SHIPPED_MODEL  # noqa: E402
-from rps.storage import ImageFiles, default_state_dir, writable_state_dir  # noqa: E402
+from rps.storage import ImageFiles, default_state_dir, temporary_folder, writable_state_dir  # noqa: E402
 from rps.teach import TeachSessions  # noqa: E402
 from ui.classify import build_classify_tab, build_live_tab  # noqa: E402
 from ui.play import Players, build_play_tab  # noqa: E402
@@ -45,10 +44,10 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     """The Blocks around ``service`` (a ``rps.service.ModelService`` or a test fake) and the
     visitors' Teach ``sessions`` (new and empty when not given)."""
     policy = policy or TrainingPolicy(enabled=True)
-    state_dir = Path(state_dir or tempfile.mkdtemp(prefix="rps-app-"))
+    state_dir = Path(state_dir or temporary_folder("rps-app-"))
     seen_files = ImageFiles()
     # Teach sessions live outside the state folder: their samples are shown in the page.
-    sessions = sessions or TeachSessions(Path(tempfile.mkdtemp(prefix="rps-teach-")))
+    sessions = sessions or TeachSessions(temporary_folder("rps-teach-"))
     # Teach fine-tunes from the model that ships with the app (rps.finetune).
     base_model = Path(getattr(service, "bundled_model", SHIPPED_MODEL))
 

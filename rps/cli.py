@@ -259,8 +259,10 @@ def run_export(args) -> None:
 
 
 def run_live(args) -> None:
-    from rps.live import has_display, run_live
+    from rps.live import check_source, has_display, run_live
 
+    if args.video is not None:
+        check_source(args.video)
     window = not args.no_window and has_display()
     if not window and args.out is None:
         from rps.live import VideoSourceError
@@ -292,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         status = COMMANDS[args.command](args)
     except RpsError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file system refusing a path: as plain a sentence as any other
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

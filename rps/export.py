@@ -22,6 +22,7 @@ Parity with Keras on the example images is measured by ``python -m bench.export`
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
         raise ExportError(f"Unknown format {format!r}: choose one of {', '.join(FORMATS)}.")
     predictor = Predictor(model_folder)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    _check_output(out, format)
     try:
         if format == "saved_model":
             if out.exists():
@@ -135,8 +136,27 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
         raise
     except Exception as error:  # a converter's own failure, as a sentence
         raise ExportError(f"Exporting to {format} failed: {type(error).__name__}: {str(error)[:300]}") from None
-    out.write_bytes(data)
+    try:
+        staging = out.with_name(f".{out.name}.partial")
+        staging.write_bytes(data)
+        staging.replace(out)
+    except OSError as error:
+        raise ExportError(f"Could not write {out}: {error.strerror or error}.") from None
     return Exported(out, format, len(data))
+
+
+def _check_output(out: Path, format: str) -> None:
+    """``ExportError`` before any conversion when ``out`` cannot be written."""
+    if format != "saved_model" and out.is_dir():
+        raise ExportError(f"{out} is a folder: give a file name, such as {out / ('model.' + format.split('-')[0])}.")
+    if format == "saved_model" and out.exists() and not out.is_dir():
+        raise ExportError(f"{out} is a file: a SavedModel is a folder; give a folder name.")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"Could not make the folder {out.parent}: {error.strerror or error}.") from None
+    if not os.access(out.parent, os.W_OK):
+        raise ExportError(f"Could not write in {out.parent}: permission denied.")
 
 
 def _export_onnx(predictor: Predictor, out: Path) -> Exported:

@@ -95,7 +95,8 @@ def _check_samples(dataset: Dataset) -> None:
     if few:
         raise DatasetError(
             f"Each class needs at least {MIN_PER_CLASS} photos to train on and to hold some back for "
-            f"checking; {', '.join(few)} has fewer. Add photos of it."
+            f"checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. Add photos of "
+            f"{'it' if len(few) == 1 else 'them'}."
         )
 
 

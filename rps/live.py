@@ -68,12 +68,17 @@ def annotate(frame: np.ndarray, prediction: Prediction, fps: float) -> np.ndarra
     return canvas
 
 
-def open_source(source: int | str | Path) -> cv2.VideoCapture:
-    """A camera index or a video file, opened; ``VideoSourceError`` with a sentence else."""
+def check_source(source: int | str | Path) -> None:
+    """``VideoSourceError`` for a video file that does not exist or is a folder."""
     if not isinstance(source, int) and not Path(source).exists():
         raise VideoSourceError(f"{source} does not exist.")
     if not isinstance(source, int) and not Path(source).is_file():
         raise VideoSourceError(f"{source} is not a video file.")
+
+
+def open_source(source: int | str | Path) -> cv2.VideoCapture:
+    """A camera index or a video file, opened; ``VideoSourceError`` with a sentence else."""
+    check_source(source)
     capture = cv2.VideoCapture(source if isinstance(source, int) else str(source))
     if not capture.isOpened():
         what = f"camera {source}" if isinstance(source, int) else str(source)
@@ -132,7 +137,10 @@ def run_live(source: int | str | Path, predictor: Predictor | None = None, out: 
 
 
 def _writer(out: Path, capture: cv2.VideoCapture, width: int, height: int) -> cv2.VideoWriter:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise VideoSourceError(f"Could not make the folder {out.parent}: {error.strerror or error}.") from None
     rate = capture.get(cv2.CAP_PROP_FPS) or 10.0
     codec = "MJPG" if out.suffix.lower() == ".avi" else "mp4v"
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), rate if rate > 0 else 10.0, (width, height))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import logging
@@ -25,6 +26,13 @@ def default_state_dir() -> Path:
     if Path("/data").is_dir() and os.access("/data", os.W_OK):
         return Path("/data/rps")
     return Path.home() / ".cache" / "rps"
+
+
+def temporary_folder(prefix: str) -> Path:
+    """A new folder under the system's temporary folder, removed when the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def writable_state_dir(wanted: Path) -> tuple[Path, str]:
@@ -57,7 +65,9 @@ class ImageFiles:
     """
 
     def __init__(self, folder: Path | None = None, max_age_seconds: float = 300.0):
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="rps-images-"))
+        if folder is None:
+            folder = temporary_folder("rps-images-")
+        self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_age_seconds = max_age_seconds
         self._writes = 0

@@ -14,6 +14,7 @@ side.  A 27-letter alphabet at 100 samples each is about 2,700 PNGs of some 100 
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import threading
 import time
@@ -90,6 +91,7 @@ class TeachSession:
         self.predictor: Predictor | None = None  # the personal model, once trained
         self.result: FinetuneResult | None = None
         self.last_used = time.monotonic()
+        self.training = False
         self._lock = threading.Lock()
 
     # --- classes and samples ---------------------------------------------------------------
@@ -166,7 +168,8 @@ class TeachSession:
         few = [name for name, count in self.counts().items() if count < MIN_PER_CLASS]
         if few:
             raise DatasetError(f"Each class needs at least {MIN_PER_CLASS} samples to train on and to hold "
-                               f"some back for checking; {', '.join(few)} has fewer. Capture or upload more.")
+                               f"some back for checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. "
+                               "Capture or upload more.")
 
     def dataset(self) -> Dataset:
         self.check_ready()
@@ -216,31 +219,67 @@ class TeachSession:
 
 
 class TeachSessions:
-    """Every visitor's ``TeachSession`` under ``root``, at most ``max_sessions`` at once (the
-    least recently used ends when a new one needs room), and one fine-tuning at a time."""
+    """Every visitor's ``TeachSession`` under ``root``: at most ``max_sessions`` at once, and one
+    fine-tuning at a time.
 
-    def __init__(self, root: Path | str, max_sessions: int = 16):
+    A session starts when a visitor names their classes (``start``); every other action finds
+    it (``get``, ``find``) and never makes one, so visits that only look cannot crowd others
+    out.  When all places are taken, a new visitor gets the place of the least recently used
+    session idle for ``idle_seconds`` or more (and not training); if there is none, they are
+    told to come back later: nobody's work is dropped while they use it.
+    """
+
+    def __init__(self, root: Path | str, max_sessions: int = 16, idle_seconds: float = 1800.0):
         self.root = Path(root)
         shutil.rmtree(self.root, ignore_errors=True)  # sessions never outlive the server process
         self.root.mkdir(parents=True)
+        atexit.register(shutil.rmtree, self.root, True)
         self.max_sessions = max_sessions
+        self.idle_seconds = idle_seconds
         self._sessions: OrderedDict[str, TeachSession] = OrderedDict()
         self._lock = threading.Lock()
         self.training = threading.Lock()
 
-    def get(self, key: str) -> TeachSession:
-        """The session of visitor ``key`` (a Gradio session hash), made on first use."""
+    def start(self, key: str) -> TeachSession:
+        """The session of visitor ``key`` (a Gradio session hash), made if it has none.
+
+        Raises ``TrainingBusyError`` when every place is taken by a session in use.
+        """
         key = str(key)
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
-                while len(self._sessions) >= self.max_sessions:
-                    _, oldest = self._sessions.popitem(last=False)
-                    oldest.end()
+                if len(self._sessions) >= self.max_sessions:
+                    self._end_one_idle()
                 session = TeachSession(self.root / uuid.uuid4().hex)
                 self._sessions[key] = session
             self._sessions.move_to_end(key)
+            session.last_used = time.monotonic()
             return session
+
+    def _end_one_idle(self) -> None:
+        now = time.monotonic()
+        for old_key, old in self._sessions.items():  # least recently used first
+            if not old.training and now - old.last_used >= self.idle_seconds:
+                del self._sessions[old_key]
+                old.end()
+                return
+        raise TrainingBusyError(f"The Teach tab is full: {self.max_sessions} visitors are teaching now. "
+                                "Try again in a few minutes.")
+
+    def find(self, key: str | None) -> TeachSession | None:
+        """The session of ``key``, or None (nothing is made)."""
+        session = self._sessions.get(str(key)) if key is not None else None
+        if session is not None:
+            session.last_used = time.monotonic()
+        return session
+
+    def get(self, key: str | None) -> TeachSession:
+        """The session of ``key``; ``DatasetError`` when there is none (nothing is made)."""
+        session = self.find(key)
+        if session is None:
+            raise DatasetError("Name your classes and press Set classes first.")
+        return session
 
     def personal(self, key: str | None) -> TeachSession | None:
         """The session of ``key`` when it has a personal model to serve, else None."""
@@ -261,7 +300,9 @@ class TeachSessions:
         """``session.train`` when no other visitor's fine-tuning runs; ``TrainingBusyError`` else."""
         if not self.training.acquire(blocking=False):
             raise TrainingBusyError("Another visitor's model is training; try again in a minute.")
+        session.training = True
         try:
             return session.train(base_folder, epochs, callbacks, stop_event)
         finally:
+            session.training = False
             self.training.release()

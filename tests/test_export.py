@@ -74,3 +74,17 @@ def test_the_cli_exports_and_refuses_bad_requests(tmp_path, capsys):
     assert "--int8 applies to --format tflite only" in capsys.readouterr().err
     assert main(["export", "--format", "tflite", "--model", str(tmp_path / "nothing"), "--out",
                  str(tmp_path / "n.tflite")]) == 2
+
+
+def test_an_output_that_cannot_be_written_is_a_sentence_before_any_conversion(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="is a folder"):
+        export_model(None, tmp_path, "tflite")
+    with pytest.raises(ExportError, match="Could not make the folder"):
+        export_model(None, blocker / "model.tflite", "tflite")
+    with pytest.raises(ExportError, match="SavedModel is a folder"):
+        export_model(None, blocker, "saved_model")
+    assert main(["export", "--format", "tflite", "--out", str(blocker / "m.tflite")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: Could not make the folder") and error.count("\n") == 1

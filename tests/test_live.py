@@ -60,9 +60,9 @@ def test_a_missing_video_and_no_display_are_sentences(tmp_path, capsys, monkeypa
         run_live(tmp_path / "fake.mp4", window=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert main(["live", "--video", str(tmp_path / "missing.mp4")]) == 2
+    assert main(["live", "--video", str(write_video(tmp_path / "w.mp4"))]) == 2
     assert "no display" in capsys.readouterr().err
-    assert main(["live", "--video", str(tmp_path / "missing.mp4"), "--no-window"]) == 2
+    assert main(["live", "--video", str(write_video(tmp_path / "v.mp4")), "--no-window"]) == 2
     assert "--no-window was given): give --out" in capsys.readouterr().err
 
 
@@ -70,3 +70,13 @@ def test_the_cli_writes_the_annotated_video(tmp_path, capsys):
     video = write_video(tmp_path / "hands.mp4")
     assert main(["live", "--video", str(video), "--out", str(tmp_path / "out.mp4"), "--no-window"]) == 0
     assert "9 frames" in capsys.readouterr().out and (tmp_path / "out.mp4").stat().st_size > 0
+
+
+def test_an_unwritable_output_and_a_missing_video_are_named_first(tmp_path, capsys):
+    video = write_video(tmp_path / "hands.mp4")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["live", "--video", str(video), "--out", str(blocker / "o.mp4"), "--no-window"]) == 2
+    assert "Could not make the folder" in capsys.readouterr().err
+    assert main(["live", "--video", str(tmp_path / "missing.mp4"), "--no-window"]) == 2
+    assert "does not exist" in capsys.readouterr().err  # the video first, before the missing --out

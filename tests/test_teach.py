@@ -120,15 +120,23 @@ def test_the_samples_download_as_a_dataset_the_train_tab_reads(tmp_path):
     assert set(dataset.class_names) == {"open", "fist"} and len(dataset.train) == 2 * MIN_PER_CLASS
 
 
-def test_sessions_are_bounded_and_their_files_go_when_they_end(tmp_path):
-    sessions = TeachSessions(tmp_path / "teach", max_sessions=2)
-    first = sessions.get("a")
+def test_sessions_are_bounded_without_dropping_anyone_at_work(tmp_path):
+    sessions = TeachSessions(tmp_path / "teach", max_sessions=2, idle_seconds=60)
+    first = sessions.start("a")
     first.set_classes(["open", "fist"])
     first.add_sample("open", frame())
-    sessions.get("b")
-    assert sessions.get("a") is first  # used again: now the most recent
-    sessions.get("c")  # room for it: "b", the least recently used, ends
-    assert len(sessions) == 2 and first.folder.exists()
+    second = sessions.start("b")
+    with pytest.raises(TrainingBusyError, match="Teach tab is full"):
+        sessions.start("c")  # both are in use: the newcomer waits, nobody's work goes
+    assert first.folder.exists() and second.folder.exists()
+    assert sessions.find("d") is None and len(sessions) == 2  # looking makes no session
+    with pytest.raises(DatasetError, match="press Set classes first"):
+        sessions.get("d")
+    second.last_used -= 120  # idle for two minutes
+    first.last_used -= 120
+    first.training = True  # ... but training: it keeps its place
+    sessions.start("c")
+    assert not second.folder.exists() and first.folder.exists() and sessions.find("b") is None
     sessions.end("a")
     assert not first.folder.exists() and sessions.personal("a") is None
 
@@ -138,7 +146,7 @@ def test_a_second_fine_tuning_while_one_runs_is_refused(tmp_path):
     sessions.training.acquire()
     try:
         with pytest.raises(TrainingBusyError, match="Another visitor"):
-            sessions.train(sessions.get("a"), Path("unused"))
+            sessions.train(sessions.start("a"), Path("unused"))
     finally:
         sessions.training.release()
 
@@ -152,12 +160,12 @@ def test_handlers_capture_only_while_capturing_and_keep_visitors_apart(tmp_path)
     assert view.chosen["choices"] == ["open", "fist"] and view.chosen["value"] == "open"
     assert "**open**: 0 (needs 3)" in view.counts
     skipped = tab.capture_frame(sessions, frame(), False, "open", visitor("ann"))
-    assert sessions.get("ann").counts()["open"] == 0 and not isinstance(skipped.counts, str)
+    assert sessions.start("ann").counts()["open"] == 0 and not isinstance(skipped.counts, str)
     for seed in range(3):
         shown = tab.capture_frame(sessions, frame(seed), True, "open", visitor("ann"))
     assert "**open**: 3" in shown.counts and len(shown.gallery) == 3  # the gallery redraws every third
     tab.set_classes(sessions, "open, fist", visitor("bob"))
-    assert sessions.get("bob").counts() == {"open": 0, "fist": 0}  # Bob sees none of Ann's samples
+    assert sessions.start("bob").counts() == {"open": 0, "fist": 0}  # Bob sees none of Ann's samples
     after = tab.delete_sample(sessions, 0, "open", visitor("ann"))
     assert "**open**: 2" in after.counts
 
@@ -185,7 +193,7 @@ def test_uploads_add_photos_and_name_the_ones_refused(tmp_path):
 def taught(tmp_path_factory):
     """A session with 5 samples each of rock, paper and scissors hands, trained for 8 epochs."""
     sessions = TeachSessions(tmp_path_factory.mktemp("teach"))
-    session = sessions.get("ann")
+    session = sessions.start("ann")
     session.set_classes(["my rock", "my paper", "my scissors"])
     for name, label in zip(session.class_names, ("rock", "paper", "scissors")):
         for seed in range(5):
@@ -230,7 +238,7 @@ def test_twenty_seven_classes_teach_train_and_label_with_bounded_memory(tmp_path
     from ui.classify import classify_image, live_classify
 
     sessions = TeachSessions(tmp_path / "teach")
-    session = sessions.get("signer")
+    session = sessions.start("signer")
     letters = parse_class_names(", ".join("ABCDEFGHIJKLMNOPQRSTUVWXYZ") + ", space")
     session.set_classes(letters)
     for index, letter in enumerate(letters):

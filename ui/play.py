@@ -41,6 +41,7 @@ class Player:
     def __init__(self, rounds: int = 5):
         self.game = Game(rounds)
         self.readings: deque[tuple[float, dict[str, float]]] = deque(maxlen=60)
+        self.playing = threading.Lock()  # one round at a time: a second click never counts a move twice
 
 
 class Players:
@@ -157,7 +158,13 @@ def build_play_tab(classifier_for: ClassifierFor, players: Players) -> Callable[
         return see_frame(classifier_for(request), players.get(request.session_hash), frame)
 
     def on_play(request: gr.Request):
-        yield from play_round(players.get(request.session_hash))
+        player = players.get(request.session_hash)
+        if not player.playing.acquire(blocking=False):
+            return  # a round is already counting down for this player
+        try:
+            yield from play_round(player)
+        finally:
+            player.playing.release()
 
     def on_new(best_of, request: gr.Request) -> RoundView:
         game = players.new_game(request.session_hash, int(best_of)).game

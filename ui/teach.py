@@ -85,8 +85,8 @@ def samples_view(session: TeachSession, name: str | None, gallery: bool = True) 
 
 
 def set_classes(sessions: TeachSessions, text: str, request: gr.Request) -> ClassesView:
-    session = sessions.get(request.session_hash)
-    names = calling("Setting the classes", parse_class_names, text or "")
+    names = calling("Setting the classes", parse_class_names, text or "")  # checked before a session starts
+    session = calling("Setting the classes", sessions.start, request.session_hash)
     calling("Setting the classes", session.set_classes, names)
     first = session.class_names[0]
     return ClassesView(gr.update(choices=session.class_names, value=first), counts_text(session),
@@ -98,7 +98,9 @@ def capture_frame(sessions: TeachSessions, frame, capturing: bool, name: str | N
     """While capturing is on, a webcam frame becomes a sample of the chosen class."""
     if not capturing or frame is None or not name:
         return SamplesView(gr.skip(), gr.skip())
-    session = sessions.get(request.session_hash)
+    session = sessions.find(request.session_hash)
+    if session is None:
+        return SamplesView(gr.skip(), gr.skip())
     try:
         session.add_sample(name, frame)
     except DatasetError as error:
@@ -113,7 +115,7 @@ def add_uploads(sessions: TeachSessions, files, name: str | None, request: gr.Re
         return SamplesView(gr.skip(), gr.skip())
     if not name:
         raise user_error("Set the classes and choose one before adding photos.")
-    session = sessions.get(request.session_hash)
+    session = calling("Adding the photos", sessions.get, request.session_hash)
     paths = [file if isinstance(file, str) else getattr(file, "name", file) for file in files]
     added, problems = calling("Adding the photos", session.add_samples, name, paths)
     if problems:
@@ -123,7 +125,7 @@ def add_uploads(sessions: TeachSessions, files, name: str | None, request: gr.Re
 
 def delete_sample(sessions: TeachSessions, index: int | None, name: str | None,
                   request: gr.Request) -> SamplesView:
-    session = sessions.get(request.session_hash)
+    session = calling("Deleting the sample", sessions.get, request.session_hash)
     if index is None or not name:
         raise user_error("Click a sample in the gallery first.")
     samples = calling("Deleting the sample", session.samples, name)
@@ -194,16 +196,20 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
 
     def after_capture(on: bool, name: str | None, request: gr.Request):
         # The full gallery once capturing stops (during it, every GALLERY_EVERY-th sample).
-        return samples_view(sessions.get(request.session_hash), name) if not on else SamplesView(gr.skip(), gr.skip())
+        session = sessions.find(request.session_hash)
+        if on or session is None:
+            return SamplesView(gr.skip(), gr.skip())
+        return samples_view(session, name)
 
     def choose(name: str | None, request: gr.Request):
-        return gallery_items(sessions.get(request.session_hash), name), None
+        session = sessions.find(request.session_hash)
+        return (gallery_items(session, name) if session else []), None
 
     def remember_selection(event: gr.SelectData):
         return event.index
 
     def run(n_epochs, request: gr.Request):
-        session = sessions.get(request.session_hash)
+        session = calling("Checking the samples", sessions.get, request.session_hash)
         calling("Checking the samples", session.check_ready)
         recorder, stop, outcome = ProgressRecorder(), threading.Event(), {}
 
@@ -252,11 +258,13 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
                promotion.run_id: result.folder.name, promotion.ask: gr.update(interactive=True)}
 
     def use_shared(request: gr.Request):
-        sessions.get(request.session_hash).forget_model()
+        session = sessions.find(request.session_hash)
+        if session is not None:
+            session.forget_model()
         return ("Classify, Live and Play use the shared model again.", None, "", gr.update(interactive=False))
 
     def samples_archive(request: gr.Request):
-        session = sessions.get(request.session_hash)
+        session = calling("Packing your samples", sessions.get, request.session_hash)
         return calling("Packing your samples", session.dataset_zip, downloads(session, "samples"))
 
     def end_session(request: gr.Request):

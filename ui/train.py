@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +19,7 @@ from rps.devices import describe_device
 from rps.kaggle_download import download_dataset
 from rps.policy import TrainingPolicy
 from rps.reports import progress_line, run_results
-from rps.storage import read_picture, zip_folder
+from rps.storage import read_picture, temporary_folder, zip_folder
 from ui.inputs import calling, user_error
 from ui.model import Promotion, admin_token_box, promotion_controls
 
@@ -66,7 +65,7 @@ class TrainTab(NamedTuple):
 def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTab:
     # Model downloads are written outside the state folder, which the server never serves;
     # Gradio copies each into its cache under an unguessable name.
-    downloads = Path(tempfile.mkdtemp(prefix="rps-downloads-"))
+    downloads = temporary_folder("rps-downloads-")
     with gr.Tab("Train"):
         gr.Markdown(policy.describe() + f"\n\nTraining device: **{describe_device()}**")
         with gr.Row():
