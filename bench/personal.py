@@ -11,7 +11,7 @@ Also timed: fine-tuning 3 classes x 20 photos from start to a served ``Predictor
 classes x 30 photos (the example renders turned and scaled, one set per class: a stand-in for
 a sign alphabet) with the process's peak memory.
 
-    python -m bench.personal [--per-class 20] [--unfreeze-epochs N]
+    python -m bench.personal [--per-class 20] [--unfreeze-epochs N] [--features dense|pooled]
 
 Writes ``bench/results/personal.json``.
 """
@@ -31,7 +31,7 @@ from bench.common import DATASETS, ROOT, machine, peak_rss_mb, require, save_res
 from rps.datasets import open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split
 from rps.finetune import finetune
-from rps.teach import TEACH_UNFREEZE_EPOCHS
+from rps.teach import TEACH_FEATURES, TEACH_UNFREEZE_EPOCHS
 from rps.images import is_image_file
 from rps.prediction import SHIPPED_MODEL, Predictor
 
@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--unfreeze-epochs", type=int, default=None,
                         help="the second stage of rps.finetune (default: Teach's own)")
+    parser.add_argument("--features", choices=("dense", "pooled"), default=None,
+                        help="the base features the head reads (default: Teach's own)")
     args = parser.parse_args()
+    parser_features = args.features or TEACH_FEATURES
     unfreeze = TEACH_UNFREEZE_EPOCHS if args.unfreeze_epochs is None else args.unfreeze_epochs
     shipped = Predictor()
     names = tuple(shipped.class_names)
@@ -86,7 +89,7 @@ def main() -> None:
             rest_paths, rest_labels = personal_split(source, names, args.per_class, samples)
             started = time.monotonic()
             result = finetune(open_dataset(samples), SHIPPED_MODEL, Path(scratch) / source.name / "run",
-                              unfreeze_epochs=unfreeze)
+                              unfreeze_epochs=unfreeze, features=parser_features)
             personal = Predictor(result.folder)
             served_seconds = time.monotonic() - started
             tuned_accuracy, declined = score(personal, rest_paths, rest_labels)
@@ -104,17 +107,23 @@ def main() -> None:
                  for key in ("fine-tuned", "shipped", "most any head can reach")}
         letters = alphabet(Path(scratch) / "alphabet", 27, 30)
         started = time.monotonic()
-        big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run", unfreeze_epochs=unfreeze)
+        big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run", unfreeze_epochs=unfreeze,
+                       features=parser_features)
         Predictor(big.folder)
         alphabet_row = {"classes": 27, "per_class": 30, "seconds_start_to_served": round(time.monotonic() - started, 1),
                         "peak_rss_mb": round(peak_rss_mb()), "held-out": big.held_out.accuracy,
                         "hands_found": big.metadata["dataset"]["hands_found"]}
         print("27 classes", alphabet_row, flush=True)
-    payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze, "sources": rows, "mean over sources": means,
+    payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze,
+               "features": parser_features, "sources": rows, "mean over sources": means,
                "27 classes x 30": alphabet_row}
     print(f"mean over sources: fine-tuned {means['fine-tuned']:.1%}, shipped {means['shipped']:.1%}, "
           f"the most any head can reach {means['most any head can reach']:.1%}")
-    name = "personal" if unfreeze == TEACH_UNFREEZE_EPOCHS else f"personal-unfreeze{unfreeze}"
+    name = "personal"
+    if unfreeze != TEACH_UNFREEZE_EPOCHS:
+        name += f"-unfreeze{unfreeze}"
+    if parser_features != TEACH_FEATURES:
+        name += f"-{parser_features}"
     print(f"saved {save_results(name, payload)}")
 
 

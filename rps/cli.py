@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--unfreeze-epochs", type=int, default=0,
                           help="then train every layer at a low learning rate for this many epochs (default 0, "
                                "as the app's Teach tab)")
+    finetune.add_argument("--features", choices=("dense", "pooled"), default="dense",
+                          help="which base features the new head reads: the dense layer before the base's "
+                               "classifier, or the last convolution block's pooled maps")
     finetune.add_argument("--seed", type=int, default=42, help="initial weights, shuffling, held-out photos")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
 
@@ -174,7 +177,7 @@ def run_finetune(args) -> None:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked))
         print(f"Data: {dataset.describe()}; 20% of each class is held back to check the model")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
-                          verbose=0, unfreeze_epochs=args.unfreeze_epochs)
+                          verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features)
     print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
           f"on {result.held_out.count} photos")
 

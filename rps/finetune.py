@@ -56,13 +56,27 @@ class FinetuneResult:
     metadata: dict
 
 
-def feature_extractor(base: keras.Model) -> keras.Model:
+FEATURES = ("dense", "pooled")
+
+
+def _pooled_layer(member: keras.Model) -> keras.layers.Layer:
+    pools = [layer for layer in member.layers if isinstance(layer, keras.layers.GlobalMaxPooling2D)]
+    if not pools:
+        raise ConfigError(f"The base model {member.name} has no pooled convolution features.")
+    return pools[-1]
+
+
+def feature_extractor(base: keras.Model, features: str = "dense") -> keras.Model:
     """The base model up to its classifier, frozen: keypoints (B, 21, 3) -> features (B, F).
 
-    For an ensemble (``rps.architectures.average_ensemble``) the members' features are
-    concatenated.  Raises ``ConfigError`` for a model that does not read keypoints or has no
-    ``probabilities`` layer.
+    ``features``: ``"dense"``, the input of the ``probabilities`` layer (the features the base
+    learned for its own classes), or ``"pooled"``, the last convolution block's pooled maps
+    (earlier, more general features).  For an ensemble (``rps.architectures.average_ensemble``)
+    the members' features are concatenated.  Raises ``ConfigError`` for a model that does not
+    read keypoints or has no such layer.
     """
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
     if [tensor.name for tensor in base.inputs] != ["keypoints"]:
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
     members = [layer for layer in base.layers if isinstance(layer, keras.Model)] or [base]
@@ -73,16 +87,18 @@ def feature_extractor(base: keras.Model) -> keras.Model:
             head = member.get_layer("probabilities")
         except ValueError:
             raise ConfigError(f"The base model {base.name} has no 'probabilities' layer to replace.") from None
-        body = keras.Model(member.input, head.input, name=f"{member.name}_features")
+        output = head.input if features == "dense" else _pooled_layer(member).output
+        body = keras.Model(member.input, output, name=f"{member.name}_features")
         body.trainable = False
         features.append(body(keypoints, training=False))
     joined = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
     return keras.Model(keypoints, joined, name="frozen_features")
 
 
-def build_finetuned(base: keras.Model, class_count: int) -> keras.Model:
-    """Frozen base features, then a new dropout and L2-regularised softmax head."""
-    extractor = feature_extractor(base)
+def build_finetuned(base: keras.Model, class_count: int, features: str = "dense") -> keras.Model:
+    """Frozen base features (``feature_extractor``), then a new dropout and L2-regularised
+    softmax head."""
+    extractor = feature_extractor(base, features)
     x = layers.Dropout(0.3, name="head_dropout")(extractor.output)
     probabilities = layers.Dense(class_count, activation="softmax", dtype="float32",
                                  kernel_regularizer=regularizers.l2(1e-3), name="probabilities")(x)
@@ -110,6 +126,7 @@ def finetune(
     stop_event: threading.Event | None = None,
     verbose: int | str = 0,
     unfreeze_epochs: int = 0,
+    features: str = "dense",
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.
@@ -117,7 +134,8 @@ def finetune(
     ``dataset``: class folders of the user's photos (``rps.datasets.open_dataset``), at least
     ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
     ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
-    trains, at ``UNFREEZE_LEARNING_RATE``.
+    trains, at ``UNFREEZE_LEARNING_RATE``.  ``features``: which of the base's features the head
+    reads (``feature_extractor``).
     Raises ``DatasetError`` for too few photos or a class without a hand found,
     ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
     ``stop_event``.
@@ -128,6 +146,8 @@ def finetune(
     _check_samples(dataset)
     if not 1 <= epochs <= 1000:
         raise ConfigError(f"epochs must be a whole number from 1 to 1000, got {epochs!r}.")
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
     if not 0 <= unfreeze_epochs <= 1000:
         raise ConfigError(f"unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
     bundle = load_bundle(base_folder)
@@ -140,7 +160,7 @@ def finetune(
     prepared = prepare_for_fit(dataset, fit_images, held_out_images, Preprocessor(bundle.image_size, "hand"),
                         config, stop_event, verbose, callbacks)
 
-    model = build_finetuned(bundle.model, len(dataset.class_names))
+    model = build_finetuned(bundle.model, len(dataset.class_names), features)
     steps = math.ceil(len(prepared.fit_train_labels) / config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * epochs)),
                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
@@ -176,7 +196,8 @@ def finetune(
         "architecture_description": f"a new head on the frozen features of {Path(base_folder).name} "
                                     f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
-        "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs, "seed": seed,
+        "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
+                   "features": features, "seed": seed,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
                     "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",

@@ -40,6 +40,8 @@ SAMPLE_MAX_SIDE = 480
 # Teach fine-tunes the head alone (rps.finetune's first stage); docs/teach.md records the
 # measured alternative of a second, unfrozen stage.
 TEACH_UNFREEZE_EPOCHS = 0
+# Which base features Teach's head reads (rps.finetune.feature_extractor; docs/teach.md).
+TEACH_FEATURES = "dense"
 # A class name becomes a folder name: no path separators, no leading dot (hidden), nothing a
 # file system refuses or a page could mistake for markup.
 _FORBIDDEN = set('/\\:*?"<>|')
@@ -191,7 +193,7 @@ class TeachSession:
         out = self.folder / "models" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         out.parent.mkdir(exist_ok=True)
         result = finetune(dataset, base_folder, out, epochs=epochs, callbacks=callbacks, stop_event=stop_event,
-                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS)
+                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES)
         predictor = Predictor(result.folder)
         previous = self.result
         self.predictor, self.result = predictor, result
