@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--unfreeze-epochs", type=int, default=0,
                           help="then train every layer at a low learning rate for this many epochs (default 0, "
                                "as the app's Teach tab)")
-    finetune.add_argument("--features", choices=("dense", "pooled"), default="dense",
+    finetune.add_argument("--features", choices=("dense", "pooled"), default="pooled",
                           help="which base features the new head reads: the dense layer before the base's "
                                "classifier, or the last convolution block's pooled maps")
     finetune.add_argument("--seed", type=int, default=42, help="initial weights, shuffling, held-out photos")

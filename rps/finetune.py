@@ -2,8 +2,9 @@
 
 A few photos per class (of any classes: rock, paper and scissors in your room, or the letters of
 a sign alphabet) take the serving path once (hand found, aligned, its keypoints), exactly as
-in ``rps.training``.  The base model's layers up to its classifier are frozen: for each member
-of an ensemble, the 64 features before its ``probabilities`` layer.  A new regularised head
+in ``rps.training``.  The base model is frozen and read at its last convolution block's pooled
+maps (``features="pooled"``, for each member of an ensemble; ``"dense"`` reads the 64 features
+before its ``probabilities`` layer instead: docs/teach.md measures both).  A new regularised head
 (dropout, an L2 softmax layer) learns the user's classes on those features, with keypoint
 jitter, for ``epochs`` epochs; a stratified share of each class is held out and scored at the
 end.  This is transfer learning with a frozen backbone, the recipe of Teachable Machine and
@@ -81,7 +82,7 @@ def feature_extractor(base: keras.Model, features: str = "dense") -> keras.Model
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
     members = [layer for layer in base.layers if isinstance(layer, keras.Model)] or [base]
     keypoints = keras.Input(shape=(21, 3), name="keypoints")
-    features = []
+    parts = []
     for member in members:
         try:
             head = member.get_layer("probabilities")
@@ -90,12 +91,12 @@ def feature_extractor(base: keras.Model, features: str = "dense") -> keras.Model
         output = head.input if features == "dense" else _pooled_layer(member).output
         body = keras.Model(member.input, output, name=f"{member.name}_features")
         body.trainable = False
-        features.append(body(keypoints, training=False))
-    joined = features[0] if len(features) == 1 else layers.Concatenate(name="features")(features)
+        parts.append(body(keypoints, training=False))
+    joined = parts[0] if len(parts) == 1 else layers.Concatenate(name="features")(parts)
     return keras.Model(keypoints, joined, name="frozen_features")
 
 
-def build_finetuned(base: keras.Model, class_count: int, features: str = "dense") -> keras.Model:
+def build_finetuned(base: keras.Model, class_count: int, features: str = "pooled") -> keras.Model:
     """Frozen base features (``feature_extractor``), then a new dropout and L2-regularised
     softmax head."""
     extractor = feature_extractor(base, features)
@@ -126,7 +127,7 @@ def finetune(
     stop_event: threading.Event | None = None,
     verbose: int | str = 0,
     unfreeze_epochs: int = 0,
-    features: str = "dense",
+    features: str = "pooled",
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.

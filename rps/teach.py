@@ -40,8 +40,9 @@ SAMPLE_MAX_SIDE = 480
 # Teach fine-tunes the head alone (rps.finetune's first stage); docs/teach.md records the
 # measured alternative of a second, unfrozen stage.
 TEACH_UNFREEZE_EPOCHS = 0
-# Which base features Teach's head reads (rps.finetune.feature_extractor; docs/teach.md).
-TEACH_FEATURES = "dense"
+# Which base features Teach's head reads (rps.finetune.feature_extractor): the last convolution
+# block's pooled maps, which beat the dense features on the personal benchmark (docs/teach.md).
+TEACH_FEATURES = "pooled"
 # A class name becomes a folder name: no path separators, no leading dot (hidden), nothing a
 # file system refuses or a page could mistake for markup.
 _FORBIDDEN = set('/\\:*?"<>|')

@@ -80,3 +80,18 @@ def test_the_second_stage_trains_the_base_too(hands, tmp_path):
     assert tuned_kernel.shape == first_kernel.shape and not np.allclose(tuned_kernel, first_kernel)
     with pytest.raises(ConfigError, match="unfreeze epochs"):
         finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "bad", epochs=1, unfreeze_epochs=-1)
+
+
+def test_the_head_can_read_the_pooled_convolution_features(hands, tmp_path):
+    from rps.finetune import feature_extractor
+
+    base = Predictor().bundle.model
+    keypoints = np.random.default_rng(0).normal(0, 0.2, (2, 21, 3)).astype(np.float32)
+    dense = feature_extractor(base, "dense")(keypoints).numpy()
+    pooled = feature_extractor(base, "pooled")(keypoints).numpy()
+    # Three members: 64 dense features each, 128 pooled convolution channels each (ReLU, so >= 0).
+    assert dense.shape == (2, 3 * 64) and pooled.shape == (2, 3 * 128) and (pooled >= 0).all()
+    result = finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "run", epochs=2, features="pooled")
+    assert result.metadata["config"]["features"] == "pooled"
+    with pytest.raises(ConfigError, match="features must be one of dense, pooled"):
+        finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "bad", epochs=1, features="raw")
