@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from rps.architectures import KeypointHeatmaps
 from rps.images import ImageInput
+from rps.inference import prepared_inputs
 from rps.prediction import Prediction, Predictor
 
 
@@ -96,9 +97,7 @@ class Explainer:
             return Explanation(prediction, None, None)
         class_index = self.predictor.class_names.index(prediction.label)
         model = self.predictor.bundle.model
-        given = {"pixels": prepared.pixels[None].astype(np.float32),
-                 "keypoints": (prepared.keypoints[None].astype(np.float32) if prepared.keypoints is not None
-                               else None)}
+        given = prepared_inputs(prepared)
         names = [tensor.name for tensor in model.inputs]
         inputs = {name: given[name] for name in names}
         heat = self.grad_cam.heat_map(inputs if len(names) > 1 else inputs[names[0]], class_index)

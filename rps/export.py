@@ -36,6 +36,7 @@ from rps.architectures import input_names
 from rps.errors import RpsError
 from rps.hands import KEYPOINT_COUNT
 from rps.images import ImageInput
+from rps.inference import prepared_inputs
 from rps.paths import ASSETS
 from rps.prediction import Predictor
 
@@ -72,9 +73,7 @@ def model_inputs(predictor: Predictor, images: Iterable[ImageInput]) -> list[lis
         prepared = predictor.prepare(image)
         if prepared.pixels is None:
             continue
-        given = {"pixels": prepared.pixels[None].astype(np.float32),
-                 "keypoints": (prepared.keypoints if prepared.keypoints is not None
-                               else np.zeros((KEYPOINT_COUNT, 3), np.float32))[None].astype(np.float32)}
+        given = prepared_inputs(prepared)
         rows.append([given[name] for name in names])
     return rows
 

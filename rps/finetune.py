@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import keras
 from keras import layers, regularizers
@@ -36,7 +36,7 @@ from rps.errors import ConfigError, DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, evaluate_prepared
 from rps.inference import ModelRunner
 from rps.preprocessing import Preprocessor
-from rps.training import prepare_for_fit, prepared_dataset, publish_run, training_record
+from rps.training import history_rows, prepare_for_fit, prepared_dataset, publish_run, training_record
 
 # Fewer photos of a class than this cannot be split into a fit and a held-out part.
 MIN_PER_CLASS = 3
@@ -76,8 +76,7 @@ def feature_extractor(base: keras.Model, features: str = "dense") -> keras.Model
     the members' features are concatenated.  Raises ``ConfigError`` for a model that does not
     read keypoints or has no such layer.
     """
-    if features not in FEATURES:
-        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
+    check_features(features)
     if [tensor.name for tensor in base.inputs] != ["keypoints"]:
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
     members = [layer for layer in base.layers if isinstance(layer, keras.Model)] or [base]
@@ -106,15 +105,21 @@ def build_finetuned(base: keras.Model, class_count: int, features: str = "pooled
     return keras.Model(extractor.input, probabilities, name="finetuned")
 
 
-def _check_samples(dataset: Dataset) -> None:
-    counts = dataset.train.counts(len(dataset.class_names))
-    few = [name for name, count in zip(dataset.class_names, counts) if count < MIN_PER_CLASS]
+def check_per_class(counts: Mapping[str, int], noun: str = "photos", advice: str | None = None) -> None:
+    """``DatasetError`` naming the classes with fewer than ``MIN_PER_CLASS`` items (``noun``),
+    which cannot be split into a fit and a held-out part; ``advice`` ends the sentence."""
+    few = [name for name, count in counts.items() if count < MIN_PER_CLASS]
     if few:
+        advice = advice or f"Add {noun} of {'it' if len(few) == 1 else 'them'}."
         raise DatasetError(
-            f"Each class needs at least {MIN_PER_CLASS} photos to train on and to hold some back for "
-            f"checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. Add photos of "
-            f"{'it' if len(few) == 1 else 'them'}."
+            f"Each class needs at least {MIN_PER_CLASS} {noun} to train on and to hold some back for "
+            f"checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. {advice}"
         )
+
+
+def check_features(features: str) -> None:
+    if features not in FEATURES:
+        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
 
 
 def finetune(
@@ -144,11 +149,10 @@ def finetune(
     started = time.monotonic()
     out_dir = Path(out_dir)
     artifacts.check_output_folder(out_dir)
-    _check_samples(dataset)
+    check_per_class(dict(zip(dataset.class_names, dataset.train.counts(len(dataset.class_names)))))
     if not 1 <= epochs <= 1000:
         raise ConfigError(f"epochs must be a whole number from 1 to 1000, got {epochs!r}.")
-    if features not in FEATURES:
-        raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
+    check_features(features)
     if not 0 <= unfreeze_epochs <= 1000:
         raise ConfigError(f"unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
     bundle = load_bundle(base_folder)
@@ -184,8 +188,7 @@ def finetune(
     fit_seconds = time.monotonic() - fit_started
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
-    rows = [{"epoch": epoch + 1, **{key: round(float(values[index]), 6) for key, values in stage.history.items()}}
-            for stage in histories for index, epoch in enumerate(stage.epoch)]
+    rows = [row for stage in histories for row in history_rows(stage)]
     held_out = evaluate_prepared(ModelRunner(model, bundle.image_size), prepared.validation,
                                  prepared.validation_labels, dataset.class_names)
     metadata = {

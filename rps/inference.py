@@ -50,3 +50,11 @@ class ModelRunner:
                      None if keypoints is None else keypoints[start:start + batch_size])
             for start in range(0, len(pixels), batch_size)
         ])
+
+
+def prepared_inputs(prepared) -> dict[str, np.ndarray]:
+    """One ``rps.preprocessing.Prepared`` photo as a batch of one for a model's named inputs:
+    ``pixels`` float32 (1, size, size, 3) in 0..255 and ``keypoints`` float32 (1, 21, 3), zeros
+    when there are none (as ``ModelRunner.run`` gives them).  Each model reads the ones it has."""
+    keypoints = prepared.keypoints if prepared.keypoints is not None else np.zeros((KEYPOINT_COUNT, 3))
+    return {"pixels": prepared.pixels[None].astype(np.float32), "keypoints": keypoints[None].astype(np.float32)}

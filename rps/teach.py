@@ -3,7 +3,7 @@
 A ``TeachSession`` keeps a visitor's classes and sample photos in its own folder, in the
 class-folder layout (``samples/<class>/<n>.png``) that ``python -m rps train`` and the Train
 tab read, so the samples download as a dataset as they are.  ``train`` fine-tunes a new head
-on the served model's frozen features (``rps.finetune``) and keeps a ``Predictor`` for the
+on a base model's frozen features (``rps.finetune``) and keeps a ``Predictor`` for the
 result, which serves that visitor alone until they promote it.  ``TeachSessions`` holds every
 visitor's session, bounded in count; a session's folder is deleted when it ends.
 
@@ -14,7 +14,6 @@ side.  A 27-letter alphabet at 100 samples each is about 2,700 PNGs of some 100 
 
 from __future__ import annotations
 
-import atexit
 import shutil
 import threading
 import time
@@ -28,7 +27,7 @@ from PIL import Image
 
 from rps.datasets import Dataset, open_dataset
 from rps.errors import DatasetError, RpsError, TrainingBusyError
-from rps.finetune import DEFAULT_EPOCHS, MIN_PER_CLASS, FinetuneResult, finetune
+from rps.finetune import DEFAULT_EPOCHS, FinetuneResult, check_per_class, finetune
 from rps.images import ImageInput, load_rgb
 from rps.prediction import Prediction, Predictor
 from rps.storage import zip_folder
@@ -168,11 +167,7 @@ class TeachSession:
         samples or more."""
         if len(self.class_names) < 2:
             raise DatasetError("Name at least two classes first.")
-        few = [name for name, count in self.counts().items() if count < MIN_PER_CLASS]
-        if few:
-            raise DatasetError(f"Each class needs at least {MIN_PER_CLASS} samples to train on and to hold "
-                               f"some back for checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. "
-                               "Capture or upload more.")
+        check_per_class(self.counts(), "samples", "Capture or upload more.")
 
     def dataset(self) -> Dataset:
         self.check_ready()
@@ -236,7 +231,6 @@ class TeachSessions:
         self.root = Path(root)
         shutil.rmtree(self.root, ignore_errors=True)  # sessions never outlive the server process
         self.root.mkdir(parents=True)
-        atexit.register(shutil.rmtree, self.root, True)
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
         self._sessions: OrderedDict[str, TeachSession] = OrderedDict()

@@ -115,13 +115,11 @@ def _write_history(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
-def _history_rows(history: keras.callbacks.History) -> list[dict]:
-    rows = []
-    for index in range(len(history.epoch)):
-        row = {"epoch": index + 1}
-        row.update({key: round(float(values[index]), 6) for key, values in history.history.items()})
-        rows.append(row)
-    return rows
+def history_rows(history: keras.callbacks.History) -> list[dict]:
+    """One row per epoch of a ``fit``: ``epoch`` (from 1, continuing after ``initial_epoch``)
+    and each logged metric rounded to 6 digits."""
+    return [{"epoch": epoch + 1, **{key: round(float(values[index]), 6) for key, values in history.history.items()}}
+            for index, epoch in enumerate(history.epoch)]
 
 
 def _accepted_only(split: PreparedSplit, labels: Sequence[int]) -> tuple[PreparedSplit, tuple[int, ...]]:
@@ -434,7 +432,7 @@ def train(
                          prepared, train_images, validation_images, stop_event, callbacks, verbose)
         members.append(model)
         rows.extend({**row, "epoch": member * config.epochs + row["epoch"], "member": member + 1}
-                    if config.members > 1 else row for row in _history_rows(model.history))
+                    if config.members > 1 else row for row in history_rows(model.history))
     seconds = time.monotonic() - started
     model = average_ensemble(members)
 

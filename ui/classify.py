@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol
 
 import gradio as gr
@@ -12,13 +11,14 @@ import gradio as gr
 from rps.errors import RpsError
 from rps.explain import Explainer
 from rps.images import is_blank
+from rps.paths import ASSETS
 from rps.prediction import Prediction
 from rps.reports import top_classes
 from rps.storage import ImageFiles
 from ui.inputs import WEBCAM, LiveFrameInput, PhotoInput, calling
 
 log = logging.getLogger("rps.app")
-EXAMPLES = sorted(str(path) for path in (Path(__file__).resolve().parent.parent / "assets" / "examples").glob("*.png"))
+EXAMPLES = sorted(str(path) for path in (ASSETS / "examples").glob("*.png"))
 LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
 
 

@@ -48,7 +48,7 @@ INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, t
          "hold *Hold to capture* (or tick *Capturing*) while you show your hand to the webcam: about "
          "3 frames a second become samples. Or upload "
          f"photos. {MIN_PER_CLASS} samples per class are the least; 20 or more in your own room and "
-         "light work best. *Train my model* fine-tunes a new head on the served model's hand features "
+         "light work best. *Train my model* fine-tunes a new head on the shipped model's hand features "
          "in seconds; Classify, Live and Play then use your model, for you alone. Your samples and model "
          "are deleted when you close the page.")
 
@@ -211,12 +211,12 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
     def run(n_epochs, request: gr.Request):
         session = calling("Checking the samples", sessions.get, request.session_hash)
         calling("Checking the samples", session.check_ready)
-        recorder, stop, outcome = ProgressRecorder(), threading.Event(), {}
+        recorder, outcome = ProgressRecorder(), {}
 
         def work():
             try:
                 outcome["result"] = sessions.train(session, base_folder(), int(n_epochs or DEFAULT_EPOCHS),
-                                                   [recorder], stop)
+                                                   [recorder])
             except Exception as error:  # reported below, in the page
                 outcome["error"] = error
 
