@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+import uuid
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +104,12 @@ def save_for_inference(model: keras.Model, path: Path) -> None:
 
 def write_json(path: Path, payload: dict) -> None:
     Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def new_run_id() -> str:
+    """A run's name: its local start time and 6 random hex digits, ``YYYYmmdd-HHMMSS-xxxxxx``
+    (sorts by time; two runs started in one second never clash)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 def check_output_folder(out_dir: Path) -> None:

@@ -23,13 +23,13 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
 
+from rps.artifacts import new_run_id
 from rps.callbacks import ProgressRecorder, ProgressSnapshot
 from rps.config import TrainConfig
 from rps.datasets import Dataset, open_dataset
@@ -179,7 +179,7 @@ class ModelService:
         loads, or the copy cannot be written (nothing is left behind then).
         """
         Predictor(folder)  # refuses a folder without a loadable, described model
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        run_id = new_run_id()
         target = self.runs_dir / run_id
         try:
             shutil.copytree(folder, target)
@@ -310,7 +310,7 @@ class ModelService:
                 raise TrainingBusyError(
                     "A training is already running; wait for it to finish or stop it first."
                 )
-            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            run_id = new_run_id()
             job = TrainingJob(run_id, self.runs_dir / run_id, config, describe_device(config.devices))
             self._job = job
         if callable(source) and not isinstance(source, (Path, Dataset)):

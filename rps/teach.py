@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 from PIL import Image
 
+from rps.artifacts import new_run_id
 from rps.datasets import Dataset, open_dataset
 from rps.errors import DatasetError, RpsError, TrainingBusyError
 from rps.finetune import DEFAULT_EPOCHS, FinetuneResult, check_per_class, finetune
@@ -186,7 +187,7 @@ class TeachSession:
         """Fine-tune on the samples (``rps.finetune.finetune``) and serve the result to this
         session.  The previous personal model serves until the new one is complete."""
         dataset = self.dataset()
-        out = self.folder / "models" / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        out = self.folder / "models" / new_run_id()
         out.parent.mkdir(exist_ok=True)
         result = finetune(dataset, base_folder, out, epochs=epochs, callbacks=callbacks, stop_event=stop_event,
                           unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES)
