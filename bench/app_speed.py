@@ -56,7 +56,8 @@ def http_latency(url: str, requests: int) -> dict:
             started = time.perf_counter()
             with open(example, "rb") as handle:
                 uploaded = http.post(f"{base}/upload", files={"files": handle}).json()[0]
-            payload = {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}]}
+            # The photo, and "show where the model looked" off (the page's default).
+            payload = {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, False]}
             event = http.post(f"{base}/call/classify", json=payload).json()["event_id"]
             answer = http.get(f"{base}/call/classify/{event}").text
             assert "event: complete" in answer, answer[:200]

@@ -110,6 +110,7 @@ def wait_for(predicate, seconds: float, interval: float = 0.25):
 
 
 def test_upload_an_image_and_read_the_label(page):
+    page.locator("#explain input[type=checkbox]").check()  # and see where the model looked
     page.locator("#photo input[type=file]").set_input_files(str(EXAMPLES / "scissors-1.png"))
     assert wait_for(lambda: label_text(page, "prediction") == "scissors", 30), label_text(page, "prediction")
     page.wait_for_timeout(1500)  # the crop and its Grad-CAM arrive with the label; the screenshot shows them

@@ -115,7 +115,9 @@ def build_classify_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None
             with gr.Column():
                 label = gr.Label(label="Prediction", elem_id="prediction")
                 seen = gr.Image(label="The hand the model saw", interactive=False, height=200, elem_id="seen")
-                explain = gr.Checkbox(True, label="Show where the model looked (Grad-CAM: red counted most)",
+                # Off by default: Grad-CAM costs about 5 times a prediction, and with it on every
+                # photo the server answered 4.1 requests a second instead of 28.8 (bench/load.py).
+                explain = gr.Checkbox(False, label="Show where the model looked (Grad-CAM: red counted most)",
                                       elem_id="explain")
 
         def classify(path, show_heat_map: bool, request: gr.Request) -> Classified:
