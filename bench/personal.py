@@ -12,7 +12,6 @@ classes x 30 photos (the example renders turned and scaled, one set per class: a
 a sign alphabet) with the process's peak memory.
 
     python -m bench.personal [--per-class 20] [--unfreeze-epochs N] [--features dense|pooled]
-                             [--pixels | --no-pixels]
 
 Writes ``bench/results/personal.json``.
 """
@@ -25,15 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 from PIL import Image
 
 from bench.common import DATASETS, ROOT, machine, peak_rss_mb, require, save_results
 from rps.datasets import open_dataset
 from rps.evaluation import evaluate_prepared, prepare_split
-from rps.finetune import finetune, reads_pixels
-from rps.teach import TEACH_FEATURES, TEACH_PIXELS, TEACH_UNFREEZE_EPOCHS
+from rps.finetune import finetune
+from rps.teach import TEACH_FEATURES, TEACH_UNFREEZE_EPOCHS
 from rps.images import is_image_file
 from rps.prediction import SHIPPED_MODEL, Predictor
 
@@ -59,23 +57,6 @@ def score(predictor: Predictor, paths: list[str], labels: list[int]) -> tuple[fl
     return accuracy, int((~prepared.accepted).sum())
 
 
-def heads_alone(predictor: Predictor, paths: list[str], labels: list[int]) -> dict[str, float]:
-    """For a model with a pixel branch (``rps.finetune``): each head's own accuracy on the same
-    photos, declines counted wrong as in ``score``; empty for a model without one."""
-    model = predictor.bundle.model
-    if not reads_pixels(model):
-        return {}
-    prepared = prepare_split(paths, predictor.preprocessor)
-    heads = keras.Model(model.inputs, [model.get_layer(name).output
-                                       for name in ("keypoint_probabilities", "pixel_probabilities")])
-    accepted = prepared.accepted
-    outputs = heads.predict({"keypoints": prepared.keypoints[accepted].astype(np.float32),
-                             "pixels": prepared.pixels[accepted].astype(np.float32)}, verbose=0)
-    truth = np.asarray(labels)[accepted]
-    return {f"{head} head alone": round(float((output.argmax(1) == truth).sum() / len(paths)), 4)
-            for head, output in zip(("keypoint", "pixel"), outputs)}
-
-
 def alphabet(folder: Path, classes: int, per_class: int) -> Path:
     """``classes`` classes of hand renders turned and scaled: timing and memory, not accuracy."""
     rng = np.random.default_rng(0)
@@ -96,12 +77,9 @@ def main() -> None:
                         help="the second stage of rps.finetune (default: Teach's own)")
     parser.add_argument("--features", choices=("dense", "pooled"), default=None,
                         help="the base features the head reads (default: Teach's own)")
-    parser.add_argument("--pixels", action=argparse.BooleanOptionalAction, default=None,
-                        help="also learn from the crop's pixels (default: Teach's own)")
     args = parser.parse_args()
     parser_features = args.features or TEACH_FEATURES
     unfreeze = TEACH_UNFREEZE_EPOCHS if args.unfreeze_epochs is None else args.unfreeze_epochs
-    pixels = TEACH_PIXELS if args.pixels is None else args.pixels
     shipped = Predictor()
     names = tuple(shipped.class_names)
     rows = {}
@@ -111,7 +89,7 @@ def main() -> None:
             rest_paths, rest_labels = personal_split(source, names, args.per_class, samples)
             started = time.monotonic()
             result = finetune(open_dataset(samples), SHIPPED_MODEL, Path(scratch) / source.name / "run",
-                              unfreeze_epochs=unfreeze, features=parser_features, pixels=pixels)
+                              unfreeze_epochs=unfreeze, features=parser_features)
             personal = Predictor(result.folder)
             served_seconds = time.monotonic() - started
             tuned_accuracy, declined = score(personal, rest_paths, rest_labels)
@@ -123,7 +101,6 @@ def main() -> None:
                 "most any head can reach": round(1 - declined / len(rest_paths), 4),
                 "held-out of the samples": result.held_out.accuracy,
                 "seconds_start_to_served": round(served_seconds, 1),
-                **heads_alone(personal, rest_paths, rest_labels),
             }
             print(source.name, rows[source.name], flush=True)
         means = {key: round(statistics.mean(row[key] for row in rows.values()), 4)
@@ -131,14 +108,14 @@ def main() -> None:
         letters = alphabet(Path(scratch) / "alphabet", 27, 30)
         started = time.monotonic()
         big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run", unfreeze_epochs=unfreeze,
-                       features=parser_features, pixels=pixels)
+                       features=parser_features)
         Predictor(big.folder)
         alphabet_row = {"classes": 27, "per_class": 30, "seconds_start_to_served": round(time.monotonic() - started, 1),
                         "peak_rss_mb": round(peak_rss_mb()), "held-out": big.held_out.accuracy,
                         "hands_found": big.metadata["dataset"]["hands_found"]}
         print("27 classes", alphabet_row, flush=True)
     payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze,
-               "features": parser_features, "pixels": pixels, "sources": rows, "mean over sources": means,
+               "features": parser_features, "sources": rows, "mean over sources": means,
                "27 classes x 30": alphabet_row}
     print(f"mean over sources: fine-tuned {means['fine-tuned']:.1%}, shipped {means['shipped']:.1%}, "
           f"the most any head can reach {means['most any head can reach']:.1%}")
@@ -147,8 +124,6 @@ def main() -> None:
         name += f"-unfreeze{unfreeze}"
     if parser_features != TEACH_FEATURES:
         name += f"-{parser_features}"
-    if pixels != TEACH_PIXELS:
-        name += "-pixels" if pixels else "-no-pixels"
     print(f"saved {save_results(name, payload)}")
 
 

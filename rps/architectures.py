@@ -71,7 +71,7 @@ def build_regularised(image_size: int, class_count: int) -> keras.Model:
     return keras.Model(inputs, _classifier_head(x, class_count), name="regularised")
 
 
-def convolution_block(x, filters: int):
+def _convolution_block(x, filters: int):
     """3x3 convolution, batch normalisation, ReLU: one block of the compact model."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
     # Momentum 0.9, not Keras' 0.99: a short CPU run has only ~1000 steps, and at 0.99 the
@@ -103,8 +103,8 @@ def _pooled_features(x, filters: tuple[int, ...], dense_units: int):
     """The compact family's body: blocks with 2x2 max pooling, the last block pooled globally
     by maximum, then dropout, an L2-regularised dense layer, batch normalisation, dropout."""
     for width in filters[:-1]:
-        x = layers.MaxPooling2D(2)(convolution_block(x, width))
-    x = layers.GlobalMaxPooling2D()(convolution_block(x, filters[-1]))
+        x = layers.MaxPooling2D(2)(_convolution_block(x, width))
+    x = layers.GlobalMaxPooling2D()(_convolution_block(x, filters[-1]))
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(dense_units, activation="relu", kernel_regularizer=regularizers.l2(1e-3))(x)
     x = layers.BatchNormalization(momentum=0.9)(x)

@@ -343,21 +343,6 @@ def mild_layers(seeds: Seeds) -> list[keras.layers.Layer]:
     ]
 
 
-def personal_augmenter(seed: int | None = None) -> Augmenter:
-    """For a person's own samples (``rps.finetune`` with pixels): the aligned crop of their hand
-    in their room, varied as their next frames will vary: small turns, zooms and shifts, the
-    mirror image, and light (brightness and contrast), never the backdrop, which is theirs."""
-    seeds = seed_stream(seed)
-    return _chain([
-        layers.RandomRotation(15 / 360, fill_mode="nearest", seed=next(seeds)),
-        layers.RandomZoom((-0.1, 0.1), fill_mode="nearest", seed=next(seeds)),
-        layers.RandomTranslation(0.06, 0.06, fill_mode="nearest", seed=next(seeds)),
-        layers.RandomFlip("horizontal", seed=next(seeds)),
-        layers.RandomColorJitter(value_range=(0, 255), brightness_factor=0.3, contrast_factor=0.3,
-                                 seed=next(seeds)),
-    ])
-
-
 # The share of images that the robust recipe leaves clean (mild geometry only).  Without it
 # the test set's clean renders lost 6 points (docs/whole-photo-model.md): the model saw
 # white-backed, upright, sharp hands too rarely to recognise every rendered open hand.

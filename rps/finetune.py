@@ -27,9 +27,7 @@ import keras
 from keras import layers, regularizers
 
 from rps import artifacts
-from rps.architectures import convolution_block
 from rps.artifacts import load_bundle
-from rps.augmentation import personal_augmenter
 from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
 from rps.datasets import Dataset, split_stratified
@@ -97,74 +95,14 @@ def feature_extractor(base: keras.Model, features: str = "dense") -> keras.Model
     return keras.Model(keypoints, joined, name="frozen_features")
 
 
-def _softmax_head(x, class_count: int, name: str):
-    x = layers.Dropout(0.3, name=f"{name}_dropout")(x)
-    return layers.Dense(class_count, activation="softmax", dtype="float32",
-                        kernel_regularizer=regularizers.l2(1e-3), name=name)(x)
-
-
-def pixel_branch(image_size: int) -> keras.Model:
-    """A small CNN on the aligned hand crop, trained from scratch on the user's samples: pixels
-    uint8-range float32 (B, size, size, 3) -> pooled features (B, 128).
-
-    Four blocks of the compact family (``rps.architectures``), 16 to 128 filters, pooled by
-    maximum.  Trained on the shipped data, such a branch carried the training rooms' look into
-    rooms it had never seen (docs/hands-first.md); trained on a person's own samples, the room
-    it learns is the room it serves (docs/teach.md measures it).
-    """
-    pixels = keras.Input(shape=(image_size, image_size, 3), name="pixels")
-    x = layers.Rescaling(1.0 / 255, name="rescale")(pixels)
-    for width in (16, 32, 64):
-        x = layers.MaxPooling2D(2)(convolution_block(x, width))
-    x = layers.GlobalMaxPooling2D()(convolution_block(x, 128))
-    return keras.Model(pixels, x, name="pixel_features")
-
-
-def build_finetuned(base: keras.Model, class_count: int, features: str = "pooled",
-                    pixels: bool = False, image_size: int = 64) -> keras.Model:
+def build_finetuned(base: keras.Model, class_count: int, features: str = "pooled") -> keras.Model:
     """Frozen base features (``feature_extractor``), then a new dropout and L2-regularised
-    softmax head: keypoints (B, 21, 3) -> probabilities (B, classes).
-
-    With ``pixels``, the model also reads the aligned crop (``pixels``, (B, image_size,
-    image_size, 3) in 0..255) through ``pixel_branch``, which has its own softmax head; the
-    answer is the mean of the two heads' probabilities (``probabilities``), and
-    ``training_view`` trains each head on its own loss.
-    """
+    softmax head."""
     extractor = feature_extractor(base, features)
-    if not pixels:
-        return keras.Model(extractor.input, _softmax_head(extractor.output, class_count, "probabilities"),
-                           name="finetuned")
-    crop = keras.Input(shape=(image_size, image_size, 3), name="pixels")
-    keypoint_probabilities = _softmax_head(extractor.output, class_count, "keypoint_probabilities")
-    pixel_probabilities = _softmax_head(pixel_branch(image_size)(crop), class_count, "pixel_probabilities")
-    probabilities = layers.Average(name="probabilities")([keypoint_probabilities, pixel_probabilities])
-    return keras.Model([extractor.input, crop], probabilities, name="finetuned_with_pixels")
-
-
-def reads_pixels(model: keras.Model) -> bool:
-    return any(layer.name == "pixel_probabilities" for layer in model.layers)
-
-
-def training_view(model: keras.Model) -> keras.Model:
-    """What ``model.fit`` trains: the model itself, or, for a model with a pixel branch, the
-    two heads' probabilities stacked (B, 2, classes), for ``heads_loss`` and
-    ``heads_accuracy``.  It shares every weight with ``model``."""
-    if not reads_pixels(model):
-        return model
-    heads = [model.get_layer(name).output for name in ("keypoint_probabilities", "pixel_probabilities")]
-    return keras.Model(model.inputs, keras.ops.stack(heads, axis=1), name="finetuned_heads")
-
-
-def heads_loss(labels, stacked):
-    """Each head's cross-entropy, averaged: labels int (B,), stacked probabilities (B, 2, C)."""
-    return keras.ops.mean(keras.ops.stack([
-        keras.losses.sparse_categorical_crossentropy(labels, stacked[:, head]) for head in range(2)
-    ]), axis=0)
-
-
-def heads_accuracy(labels, stacked):
-    """The accuracy of the served answer, the mean of the heads' probabilities."""
-    return keras.metrics.sparse_categorical_accuracy(labels, keras.ops.mean(stacked, axis=1))
+    x = layers.Dropout(0.3, name="head_dropout")(extractor.output)
+    probabilities = layers.Dense(class_count, activation="softmax", dtype="float32",
+                                 kernel_regularizer=regularizers.l2(1e-3), name="probabilities")(x)
+    return keras.Model(extractor.input, probabilities, name="finetuned")
 
 
 def check_per_class(counts: Mapping[str, int], noun: str = "photos", advice: str | None = None) -> None:
@@ -195,7 +133,6 @@ def finetune(
     verbose: int | str = 0,
     unfreeze_epochs: int = 0,
     features: str = "pooled",
-    pixels: bool = False,
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.
@@ -204,8 +141,7 @@ def finetune(
     ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
     ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
     trains, at ``UNFREEZE_LEARNING_RATE``.  ``features``: which of the base's features the head
-    reads (``feature_extractor``).  ``pixels``: also learn from the aligned crop's pixels
-    (``build_finetuned``), with ``personal_augmenter``.
+    reads (``feature_extractor``).
     Raises ``DatasetError`` for too few photos or a class without a hand found,
     ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
     ``stop_event``.
@@ -229,30 +165,24 @@ def finetune(
     prepared = prepare_for_fit(dataset, fit_images, held_out_images, Preprocessor(bundle.image_size, "hand"),
                         config, stop_event, verbose, callbacks)
 
-    model = build_finetuned(bundle.model, len(dataset.class_names), features, pixels, bundle.image_size)
-    trained = training_view(model)
-    if pixels:
-        loss, accuracy = heads_loss, keras.metrics.MeanMetricWrapper(heads_accuracy, name="accuracy")
-    else:
-        loss, accuracy = keras.losses.SparseCategoricalCrossentropy(), "accuracy"
+    model = build_finetuned(bundle.model, len(dataset.class_names), features)
     steps = math.ceil(len(prepared.fit_train_labels) / config.batch_size)
-    trained.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * epochs)),
-                    loss=loss, metrics=[accuracy])
-    inputs = ["keypoints", "pixels"] if pixels else ["keypoints"]
-    train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, config.batch_size, inputs,
-                                  shuffle=True, seed=seed, jitter_keypoints=True,
-                                  augment=personal_augmenter(seed) if pixels else None)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * epochs)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, config.batch_size, ["keypoints"],
+                                  shuffle=True, seed=seed, jitter_keypoints=True)
     validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels, config.batch_size,
-                                        inputs) if prepared.fit_validation_labels else None)
+                                        ["keypoints"]) if prepared.fit_validation_labels else None)
     fit_started = time.monotonic()
-    history = trained.fit(train_data, validation_data=validation_data, epochs=epochs, verbose=verbose, shuffle=False,
+    history = model.fit(train_data, validation_data=validation_data, epochs=epochs, verbose=verbose, shuffle=False,
                         callbacks=[StopOnEvent(stop_event), *callbacks])
     histories = [history]
     if unfreeze_epochs and not stop_event.is_set():
         for layer in model.layers:  # the members' feature models, frozen in the first stage
             layer.trainable = True
-        trained.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE), loss=loss, metrics=[accuracy])
-        histories.append(trained.fit(train_data, validation_data=validation_data, initial_epoch=epochs,
+        model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        histories.append(model.fit(train_data, validation_data=validation_data, initial_epoch=epochs,
                                    epochs=epochs + unfreeze_epochs, verbose=verbose, shuffle=False,
                                    callbacks=[StopOnEvent(stop_event), *callbacks]))
     fit_seconds = time.monotonic() - fit_started
@@ -268,11 +198,10 @@ def finetune(
         "input": "hand",
         "architecture": "finetuned",
         "architecture_description": f"a new head on the frozen features of {Path(base_folder).name} "
-                                    f"({bundle.metadata.get('architecture', '?')})"
-                                    + (", and a CNN on the crop's pixels" if pixels else ""),
+                                    f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
         "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
-                   "features": features, "pixels": pixels, "seed": seed,
+                   "features": features, "seed": seed,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
                     "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",

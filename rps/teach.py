@@ -43,9 +43,6 @@ TEACH_UNFREEZE_EPOCHS = 0
 # Which base features Teach's head reads (rps.finetune.feature_extractor): the last convolution
 # block's pooled maps, which beat the dense features on the personal benchmark (docs/teach.md).
 TEACH_FEATURES = "pooled"
-# Whether Teach's model also learns from the crop's pixels (rps.finetune.pixel_branch):
-# docs/teach.md holds the rule and the measurement that decide it.
-TEACH_PIXELS = False
 # A class name becomes a folder name: no path separators, no leading dot (hidden), nothing a
 # file system refuses or a page could mistake for markup.
 _FORBIDDEN = set('/\\:*?"<>|')
@@ -193,8 +190,7 @@ class TeachSession:
         out = self.folder / "models" / new_run_id()
         out.parent.mkdir(exist_ok=True)
         result = finetune(dataset, base_folder, out, epochs=epochs, callbacks=callbacks, stop_event=stop_event,
-                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES,
-                          pixels=TEACH_PIXELS)
+                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES)
         predictor = Predictor(result.folder)
         previous = self.result
         self.predictor, self.result = predictor, result
