@@ -37,30 +37,49 @@ def last_convolution(model: keras.Model) -> keras.layers.Layer:
     return convolutions[-1]
 
 
+def _after_members(model: keras.Model, members: list[keras.Model]) -> keras.Model | None:
+    """What ``model`` computes from its members' outputs: an ensemble's mean, or a fine-tuned
+    model's head on its members' features (``rps.finetune``); None for a model that is its own
+    one member."""
+    if members == [model]:
+        return None
+    joining = next(layer for layer in model.layers if not isinstance(layer, (keras.Model, keras.layers.InputLayer)))
+    return keras.Model(joining.input, model.output)
+
+
 class GradCam:
     """Grad-CAM for one model (or ensemble): ``heat_map(inputs, class_index)`` -> float32
-    (h, w) in 0..1 at the last convolution's resolution."""
+    (h, w) in 0..1 at the last convolution's resolution.
+
+    The class score is the whole model's output, through whatever follows its members (an
+    ensemble's mean, or a fine-tuned model's new head on the members' features), and its
+    gradient is taken at each member's last convolution."""
 
     def __init__(self, model: keras.Model):
         self.model = model
         self._graphs = []
-        for member in _members(model):
+        members = _members(model)
+        for member in members:
             convolution = last_convolution(member)
             inputs = member.inputs[0] if len(member.inputs) == 1 else member.inputs
             self._graphs.append(keras.Model(inputs, [convolution.output, member.output]))
-        renderers = [layer for member in _members(model) for layer in member.layers
+        self._after_members = _after_members(model, members)
+        renderers = [layer for member in members for layer in member.layers
                      if isinstance(layer, KeypointHeatmaps)]
         self.extent = float(renderers[0].extent) if renderers else 1.0  # the rendered area / the crop
 
     def heat_map(self, inputs, class_index: int) -> np.ndarray:
+        with tf.GradientTape() as tape:
+            features, outputs = zip(*(graph(inputs, training=False) for graph in self._graphs))
+            if self._after_members is None:
+                probabilities = outputs[0]
+            else:
+                probabilities = self._after_members(list(outputs) if len(outputs) > 1 else outputs[0], training=False)
+            score = probabilities[:, class_index]
         maps = []
-        for graph in self._graphs:
-            with tf.GradientTape() as tape:
-                features, probabilities = graph(inputs, training=False)
-                score = probabilities[:, class_index]
-            gradients = tape.gradient(score, features)
+        for feature_maps, gradients in zip(features, tape.gradient(score, list(features))):
             weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-            cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))[0].numpy()
+            cam = tf.nn.relu(tf.reduce_sum(weights * feature_maps, axis=-1))[0].numpy()
             maps.append(cam / cam.max() if cam.max() > 0 else cam)
         combined = np.mean(maps, axis=0)
         return (combined / combined.max() if combined.max() > 0 else combined).astype(np.float32)

@@ -64,6 +64,26 @@ def test_the_shipped_ensemble_is_explained_over_the_crop_it_saw():
     assert declined.prediction.reason == "no hand" and declined.overlay is None
 
 
+@pytest.mark.slow
+def test_a_finetuned_model_is_explained_for_its_own_classes():
+    """The class score is the new head's, not a feature of the base's: with the head's second
+    class the negation of its first, their maps cannot overlap (ReLU of opposite sums)."""
+    from rps.architectures import build_hand
+    from rps.finetune import build_finetuned
+
+    keras.utils.set_random_seed(3)
+    model = build_finetuned(build_hand(64, 3), 2)
+    head = model.get_layer("probabilities")
+    kernel = np.random.default_rng(0).normal(0, 1, head.kernel.shape).astype(np.float32)
+    kernel[:, 1] = -kernel[:, 0]
+    head.set_weights([kernel, np.zeros(2, np.float32)])
+    keypoints = Predictor().prepare(EXAMPLES / "rock-1.png").keypoints[None].astype(np.float32)
+    cam = GradCam(model)
+    first, second = cam.heat_map(keypoints, 0), cam.heat_map(keypoints, 1)
+    assert max(first.max(), second.max()) == pytest.approx(1.0)
+    assert float((first * second).max()) < 1e-6
+
+
 def test_overlay_blends_at_the_image_size():
     image = np.zeros((50, 40, 3), np.uint8)
     heat = np.zeros((5, 5), np.float32)
