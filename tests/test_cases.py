@@ -242,6 +242,7 @@ def test_html_class_names_show_as_text(tmp_path):
     assert "&lt;img src=x onerror=alert" in card
     error = user_error(f"class {names[0]} failed")
     assert "<" not in str(error.message)
+    assert user_error("The file isn't a photo: \"x.txt\".").message == "The file isn't a photo: \"x.txt\"."
 
 
 def test_header_bomb_inside_a_zip_names_the_file(tmp_path):

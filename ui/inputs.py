@@ -26,9 +26,11 @@ LIVE_MAX_PIXELS = 3840 * 2160
 
 def user_error(message: str) -> gr.Error:
     """A ``gr.Error`` whose text shows literally: Gradio renders error messages as HTML, and
-    a message may quote a class or file name a user chose.  No traceback is logged: the
-    message is the whole story."""
-    return gr.Error(html.escape(message), print_exception=False)
+    a message may quote a class or file name a user chose.  Only ``&``, ``<`` and ``>`` are
+    escaped: quotes are plain text in HTML content, and escaped they reached API clients
+    (``gradio_client``) as ``&#x27;``.  No traceback is logged: the message is the whole
+    story."""
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
 
 
 def unexpected_error(action: str, error: Exception) -> gr.Error:
