@@ -113,10 +113,23 @@ def new_run_id() -> str:
 
 
 def check_output_folder(out_dir: Path) -> None:
-    """Fail before training, not after, when the run folder is taken."""
+    """Fail before training, not after, when the run folder is taken or cannot be made.
+
+    Raises ``ModelFileError`` when ``out_dir`` exists and is not an empty folder, or when its
+    nearest existing parent refuses a new folder (tried with a temporary one, removed at once:
+    permissions alone do not tell, e.g. under /proc or on a read-only mount).
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ModelFileError(f"{out_dir} already exists and is not empty; choose a new --out folder.")
+    parent = out_dir.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        Path(tempfile.mkdtemp(prefix=".rps-write-check-", dir=parent)).rmdir()
+    except OSError as error:
+        raise ModelFileError(f"The run folder {out_dir} cannot be created: {parent} does not accept new "
+                             f"folders ({error.strerror or error}); choose another --out folder.") from None
 
 
 def staging_folder(out_dir: Path) -> Path:
@@ -131,6 +144,8 @@ def publish(staging: Path, out_dir: Path) -> Path:
     check_output_folder(out_dir)
     if out_dir.exists():
         out_dir.rmdir()
+    # mkdtemp made the staging folder private (0700); a run folder is read like any other.
+    staging.chmod(0o755)
     os.replace(staging, out_dir)
     return out_dir
 

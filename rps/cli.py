@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which base features the new head reads: the dense layer before the base's "
                                "classifier, or the last convolution block's pooled maps")
     finetune.add_argument("--seed", type=int, default=42, help="initial weights, shuffling, held-out photos")
+    finetune.add_argument("--skip-unreadable", action="store_true",
+                          help="leave out files that cannot be decoded (listed in model.json) instead of stopping")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
 
     export = command("export", help="write a model as TensorFlow Lite, ONNX or a SavedModel")
@@ -170,14 +172,21 @@ def run_train(args) -> None:
 
 def run_finetune(args) -> None:
     from rps.datasets import open_dataset
-    from rps.finetune import finetune
+    from rps.artifacts import check_output_folder
+    from rps.finetune import HELD_OUT_FRACTION, finetune
     from rps.prediction import SHIPPED_MODEL
 
+    check_output_folder(args.out)
     with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
-        dataset = open_dataset(args.data, unpack_to=Path(unpacked))
-        print(f"Data: {dataset.describe()}; 20% of each class is held back to check the model")
+        dataset = open_dataset(args.data, unpack_to=Path(unpacked), verify=not args.skip_unreadable)
+        print(f"Data: classes {', '.join(dataset.class_names)}; {len(dataset.train)} photos, of which "
+              f"{HELD_OUT_FRACTION:.0%} of each class (at least one) is held back to check the model")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
-                          verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features)
+                          verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features,
+                          skip_unreadable=args.skip_unreadable)
+    skipped = result.metadata["dataset"]["skipped_unreadable"]
+    if skipped:
+        print(f"Skipped {len(skipped)} unreadable file(s), listed in {result.folder / 'model.json'}")
     print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
           f"on {result.held_out.count} photos")
 

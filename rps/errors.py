@@ -6,10 +6,10 @@ type a Python user would expect (``ValueError`` for bad data, ``RuntimeError`` f
 """
 
 
-# What a message naming an unreadable photo of a dataset ends with (evaluation names them too,
-# so the option is named as training's).
-UNREADABLE_HINT = ("Fix or remove the file (training can skip unreadable files: --skip-unreadable, or "
-                   "'Skip unreadable files' in the app).")
+# What a message naming an unreadable photo of a dataset ends with, from any door: it names the
+# commands and the tab that have the option, so no door points at an option it lacks.
+UNREADABLE_HINT = ("Fix or remove the file (`rps train` and `rps finetune` leave unreadable files out with "
+                   "--skip-unreadable, the Train tab with 'Skip unreadable files').")
 
 
 class RpsError(Exception):

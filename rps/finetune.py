@@ -133,6 +133,7 @@ def finetune(
     verbose: int | str = 0,
     unfreeze_epochs: int = 0,
     features: str = "pooled",
+    skip_unreadable: bool = False,
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.
@@ -141,7 +142,8 @@ def finetune(
     ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
     ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
     trains, at ``UNFREEZE_LEARNING_RATE``.  ``features``: which of the base's features the head
-    reads (``feature_extractor``).
+    reads (``feature_extractor``).  ``skip_unreadable``: leave out files that cannot be decoded
+    (listed in ``model.json``) instead of raising ``DatasetError``.
     Raises ``DatasetError`` for too few photos or a class without a hand found,
     ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
     ``stop_event``.
@@ -160,7 +162,8 @@ def finetune(
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
     keras.utils.set_random_seed(seed)
     fit_images, held_out_images = split_stratified(dataset.train, HELD_OUT_FRACTION, seed)
-    config = TrainConfig(image_size=bundle.image_size, epochs=epochs, seed=seed, batch_size=16)
+    config = TrainConfig(image_size=bundle.image_size, epochs=epochs, seed=seed, batch_size=16,
+                         skip_unreadable=skip_unreadable)
     stop_event = stop_event or threading.Event()
     prepared = prepare_for_fit(dataset, fit_images, held_out_images, Preprocessor(bundle.image_size, "hand"),
                         config, stop_event, verbose, callbacks)

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -25,6 +26,7 @@ def history_figure(history: list[dict]):
             if any(value is not None for value in values):
                 axis.plot(epochs, values, style, label=key)
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 on short runs
         axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -277,8 +277,9 @@ def _check_hands_found(dataset: Dataset, labels: Sequence[int], total: int, inpu
     if missing:
         raise DatasetError(
             f"No hand was found in any training photo of class {', '.join(missing)} "
-            f"({len(labels)} of {total} photos had a hand). Use photos that show a hand, or "
-            "train with input 'image' for gestures that are not hands."
+            f"({len(labels)} of {total} photos had a hand). Use photos that show a hand; for gestures "
+            "that are not hands, train a whole-photo model (`rps train --input image`, or input 'image' "
+            "in the Train tab)."
         )
 
 

@@ -105,6 +105,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
     assert "Traceback" not in err
 
 
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "model.keras").write_text("an earlier run")
+    for out, expected in ((a_file / "run", "cannot be created"), (taken, "already exists and is not empty")):
+        code, out_text, err = run(capsys, "finetune", "--data", tmp_path / "no-such-data", "--out", out)
+        # Refused on the folder, before the data is even looked at (it does not exist).
+        assert code == 2 and expected in err and "Data:" not in out_text and len(err.strip().splitlines()) == 1
+    assert (taken / "model.keras").read_text() == "an earlier run"
+
+
 @pytest.mark.slow  # a subprocess starts Python and TensorFlow
 def test_module_entry_point_prints_one_line_on_error(tmp_path):
     # As a user runs it: without the test session's TF_CPP_MIN_LOG_LEVEL.

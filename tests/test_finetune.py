@@ -66,7 +66,27 @@ def test_the_cli_finetunes(hands, tmp_path, capsys):
     code = main(["finetune", "--data", str(hands), "--epochs", "3", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0 and "held-out accuracy" in out
-    assert json.loads((tmp_path / "run" / "model.json").read_text())["class_names"] == ["paper", "rock", "scissors"]
+    assert "18 photos, of which 20% of each class (at least one) is held back" in out
+    metadata = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert metadata["class_names"] == ["paper", "rock", "scissors"]
+    assert metadata["dataset"]["train"] + metadata["dataset"]["validation"] == 18
+    assert (tmp_path / "run").stat().st_mode & 0o777 == 0o755  # readable like any folder, not mkdtemp's 0700
+
+
+def test_the_cli_skips_unreadable_photos_on_request(hands, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(hands, data)
+    broken = sorted((data / "rock").iterdir())[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    code = main(["finetune", "--data", str(data), "--epochs", "2", "--out", str(tmp_path / "refused")])
+    err = capsys.readouterr().err
+    # The hint names an option this command has.
+    assert code == 2 and broken.name in err and "rps finetune" in err and "--skip-unreadable" in err
+    assert not (tmp_path / "refused").exists()
+    code = main(["finetune", "--data", str(data), "--epochs", "2", "--skip-unreadable", "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0 and "Skipped 1 unreadable file" in out
+    assert len(json.loads((tmp_path / "run" / "model.json").read_text())["dataset"]["skipped_unreadable"]) == 1
 
 
 def test_the_second_stage_trains_the_base_too(hands, tmp_path):
