@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--features", choices=("dense", "pooled"), default="pooled",
                           help="which base features the new head reads: the dense layer before the base's "
                                "classifier, or the last convolution block's pooled maps")
-    finetune.add_argument("--seed", type=int, default=42, help="initial weights, shuffling, held-out photos")
+    finetune.add_argument("--seed", type=int, default=42, help="initial weights and shuffling")
     finetune.add_argument("--skip-unreadable", action="store_true",
                           help="leave out files that cannot be decoded (listed in model.json) instead of stopping")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -180,7 +180,8 @@ def run_finetune(args) -> None:
     with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked), verify=not args.skip_unreadable)
         print(f"Data: classes {', '.join(dataset.class_names)}; {len(dataset.train)} photos, of which "
-              f"{HELD_OUT_FRACTION:.0%} of each class (at least one) is held back to check the model")
+              f"the last {HELD_OUT_FRACTION:.0%} of each class in file-name order (at least one) is held back "
+              "to check the model")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
                           verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features,
                           skip_unreadable=args.skip_unreadable)

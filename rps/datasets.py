@@ -343,6 +343,26 @@ def split_stratified(
             _subset(images, sorted(held_out)))
 
 
+def split_latest(images: LabelledImages, fraction: float) -> tuple[LabelledImages, LabelledImages]:
+    """Hold out the last ``fraction`` of each class in file-name order (at least one photo,
+    never a class's last one).
+
+    For samples taken in sequence (a webcam held on a pose; Teach names them by capture time),
+    neighbouring frames are near copies: a random split puts copies of fit frames among the
+    held-out ones and scores them.  Holding out the latest stretch scores frames the model has
+    no copy of, as its next frames will be.
+    """
+    _check_fraction(fraction)
+    held_out: list[int] = []
+    for label in sorted(set(images.labels)):
+        members = sorted((i for i, value in enumerate(images.labels) if value == label),
+                         key=lambda i: images.paths[i])
+        count = min(len(members) - 1, max(1, round(fraction * len(members))))
+        held_out += members[len(members) - count:]
+    chosen = set(held_out)
+    return (_subset(images, [i for i in range(len(images)) if i not in chosen]), _subset(images, sorted(held_out)))
+
+
 def split_by_sequence(
     images: LabelledImages, fraction: float, seed: int
 ) -> tuple[LabelledImages, LabelledImages]:

@@ -6,8 +6,9 @@ in ``rps.training``.  The base model is frozen and read at its last convolution 
 maps (``features="pooled"``, for each member of an ensemble; ``"dense"`` reads the 64 features
 before its ``probabilities`` layer instead: docs/teach.md measures both).  A new regularised head
 (dropout, an L2 softmax layer) learns the user's classes on those features, with keypoint
-jitter, for ``epochs`` epochs; a stratified share of each class is held out and scored at the
-end.  This is transfer learning with a frozen backbone, the recipe of Teachable Machine and
+jitter, for ``epochs`` epochs; the last share of each class in file-name order (capture order
+in Teach) is held out and scored at the end (``rps.datasets.split_latest``: consecutive webcam
+frames are near copies, so a random share would score copies of the fit frames).  This is transfer learning with a frozen backbone, the recipe of Teachable Machine and
 MediaPipe Model Maker, here on a skeleton CNN: a few dozen photos train in seconds on a CPU.
 
 The result is an ordinary run folder (``model.keras``, ``model.json``, curves, confusion) that
@@ -30,7 +31,7 @@ from rps import artifacts
 from rps.artifacts import load_bundle
 from rps.callbacks import StopOnEvent
 from rps.config import TrainConfig
-from rps.datasets import Dataset, split_stratified
+from rps.datasets import Dataset, split_latest
 from rps.devices import describe_device
 from rps.errors import ConfigError, DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, evaluate_prepared
@@ -139,7 +140,8 @@ def finetune(
     publish the run at ``out_dir``.
 
     ``dataset``: class folders of the user's photos (``rps.datasets.open_dataset``), at least
-    ``MIN_PER_CLASS`` per class; ``HELD_OUT_FRACTION`` of each class is held out and scored.
+    ``MIN_PER_CLASS`` per class; the last ``HELD_OUT_FRACTION`` of each class in file-name
+    order is held out and scored (``split_latest``).  ``seed``: initial weights and shuffling.
     ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
     trains, at ``UNFREEZE_LEARNING_RATE``.  ``features``: which of the base's features the head
     reads (``feature_extractor``).  ``skip_unreadable``: leave out files that cannot be decoded
@@ -161,7 +163,7 @@ def finetune(
     if bundle.input_mode != "hand":
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")
     keras.utils.set_random_seed(seed)
-    fit_images, held_out_images = split_stratified(dataset.train, HELD_OUT_FRACTION, seed)
+    fit_images, held_out_images = split_latest(dataset.train, HELD_OUT_FRACTION)
     config = TrainConfig(image_size=bundle.image_size, epochs=epochs, seed=seed, batch_size=16,
                          skip_unreadable=skip_unreadable)
     stop_event = stop_event or threading.Event()
@@ -207,7 +209,8 @@ def finetune(
                    "features": features, "seed": seed,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
-                    "test": 0, "validation_split": f"{HELD_OUT_FRACTION:.0%} of each class held out",
+                    "test": 0,
+                    "validation_split": f"the last {HELD_OUT_FRACTION:.0%} of each class in file-name order",
                     "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped)},
         "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None},
         # Fine-tuning epochs take hundredths of a second: two digits.

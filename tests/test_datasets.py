@@ -230,3 +230,18 @@ def test_the_split_follows_the_names(tmp_path):
     one_each = LabelledImages(("/d/a/x.png", "/d/b/y.png"), (0, 1))
     train, held_out, _ = split_for_validation(one_each, 0.2, seed=1)
     assert len(train) == 2 and len(held_out) == 0  # a class's only photo stays in training
+
+
+def test_the_latest_samples_of_each_class_are_held_out():
+    """Teach's split: the last 20% of each class by name (capture time), whatever the order given."""
+    from rps.datasets import LabelledImages, split_latest
+
+    paths = tuple(f"/s/{label}/{1_700_000_000_000_000_000 + i}-ab12.png" for label in CLASSES for i in range(10))
+    samples = LabelledImages(paths[::-1], tuple(index for index in range(3) for _ in range(10))[::-1])
+    fit, held_out = split_latest(samples, 0.2)
+    assert held_out.counts(3) == [2, 2, 2] and fit.counts(3) == [8, 8, 8]
+    for label in CLASSES:
+        names = sorted(path for path in paths if f"/{label}/" in path)
+        assert sorted(path for path in held_out.paths if f"/{label}/" in path) == names[-2:]
+    two = LabelledImages(("/s/a/1.png", "/s/a/2.png", "/s/b/1.png"), (0, 0, 1))
+    assert split_latest(two, 0.2)[1].paths == ("/s/a/2.png",)  # a class's only photo stays in the fit

@@ -66,7 +66,7 @@ def test_the_cli_finetunes(hands, tmp_path, capsys):
     code = main(["finetune", "--data", str(hands), "--epochs", "3", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0 and "held-out accuracy" in out
-    assert "18 photos, of which 20% of each class (at least one) is held back" in out
+    assert "18 photos, of which the last 20% of each class in file-name order (at least one) is held back" in out
     metadata = json.loads((tmp_path / "run" / "model.json").read_text())
     assert metadata["class_names"] == ["paper", "rock", "scissors"]
     assert metadata["dataset"]["train"] + metadata["dataset"]["validation"] == 18
