@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = command("evaluate", help="accuracy and confusion on a labelled folder")
     evaluate.add_argument("--data", type=Path, required=True,
-                          help="class-folder folder, or a Kaggle root (its test/ is used)")
+                          help="class-folder folder, a Kaggle root (its test/ is used), or a .zip of either")
     evaluate.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     evaluate.add_argument("--batch-size", type=_positive, default=64, help="photos per model call")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -198,8 +198,9 @@ def run_evaluate(args) -> None:
 
     predictor = _predictor(args.model)
     predictor.check_ready()
-    _, images = evaluation_split(args.data, tuple(predictor.class_names))
-    prepared = prepare_split(images.paths, predictor.preprocessor)
+    with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
+        _, images = evaluation_split(args.data, tuple(predictor.class_names), unpack_to=Path(unpacked))
+        prepared = prepare_split(images.paths, predictor.preprocessor)
     report = evaluate_prepared(predictor.runner, prepared, images.labels, predictor.class_names,
                                args.batch_size)
     if args.json:

@@ -258,13 +258,18 @@ def open_dataset(source: Path | str, unpack_to: Path | None = None, verify: bool
     return Dataset(root, class_names, train)
 
 
-def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = None) -> tuple[
-    tuple[str, ...], LabelledImages
-]:
-    """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``."""
-    if not Path(source).is_dir():
-        raise DatasetError(f"{source} is not a folder of labelled images.")
-    root = find_root(Path(source))
+def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = None,
+                     unpack_to: Path | None = None) -> tuple[tuple[str, ...], LabelledImages]:
+    """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``, or a
+    ``.zip`` of either (unpacked into ``unpack_to``, a new temporary folder when None, as
+    ``open_dataset`` does).  Raises ``DatasetError`` for anything else."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".zip":
+        target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
+        source = extract_zip(source, target / "unpacked")
+    if not source.is_dir():
+        raise DatasetError(f"{source} is not a folder of labelled images or a .zip of one.")
+    root = find_root(source)
     if is_kaggle_layout(root):
         if not (root / "test").is_dir():
             raise DatasetError(f"{root} is a Kaggle layout without a test/ folder to evaluate.")

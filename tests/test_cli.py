@@ -105,6 +105,20 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
     assert "Traceback" not in err
 
 
+def test_evaluate_reads_a_zip_as_train_and_finetune_do(tmp_path, capsys, tiny_model):
+    from conftest import write_class_folders, zip_folder
+
+    folder = write_class_folders(tmp_path / "data", per_class=3)
+    archive = zip_folder(folder, tmp_path / "data.zip")
+    code, from_folder, err = run(capsys, "evaluate", "--model", tiny_model, "--data", folder, "--json")
+    assert code == 0, err
+    code, from_zip, err = run(capsys, "evaluate", "--model", tiny_model, "--data", archive, "--json")
+    assert code == 0, err
+    assert json.loads(from_zip) == json.loads(from_folder) and json.loads(from_zip)["count"] == 9
+    code, _, err = run(capsys, "evaluate", "--model", tiny_model, "--data", tmp_path / "data" / "rock" / "rock01-000.png")
+    assert code == 2 and "not a folder of labelled images or a .zip of one" in err
+
+
 def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_path, capsys):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder")
