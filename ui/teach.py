@@ -16,7 +16,7 @@ import gradio as gr
 
 from rps.callbacks import ProgressRecorder
 from rps.errors import DatasetError
-from rps.finetune import DEFAULT_EPOCHS, MIN_PER_CLASS
+from rps.finetune import DEFAULT_EPOCHS, HELD_OUT_FRACTION, MIN_PER_CLASS
 from rps.policy import TrainingPolicy
 from rps.reports import escape_markdown
 from rps.storage import read_picture, zip_folder
@@ -242,9 +242,9 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
             calling("Training your model", _raise, outcome["error"])
         result = outcome["result"]
         held_out = result.held_out
-        summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on {held_out.count} of your "
-                   f"samples held back from training, trained in {result.seconds:.0f} s. Classify, Live and Play "
-                   "now use it, for you alone.")
+        summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on your latest "
+                   f"{held_out.count} samples (the last {HELD_OUT_FRACTION:.0%} of each class), held back from training; trained in "
+                   f"{result.seconds:.0f} s. Classify, Live and Play now use it, for you alone.")
         found = result.metadata.get("dataset", {}).get("hands_found") or {}
         pairs = [value for value in found.values() if isinstance(value, list) and len(value) == 2]
         if pairs:  # per split: [samples with a hand found, samples]
