@@ -139,6 +139,7 @@ def run_download(args) -> None:
 
 def run_train(args) -> None:
     from rps.config import TrainConfig
+    from rps.artifacts import check_output_folder
     from rps.datasets import merge_datasets, open_dataset
     from rps.training import train
 
@@ -149,6 +150,7 @@ def run_train(args) -> None:
         skip_unreadable=args.skip_unreadable, members=args.members,
     )
     out = args.out or Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{args.arch}"
+    check_output_folder(out)  # before the photos are read, not after the fit
     # Zips are unpacked into a folder that is removed when the run ends, however it ends.
     with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
         # Skipping unreadable files skips the header check too; training names what it skips.

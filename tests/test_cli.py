@@ -125,10 +125,11 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(tmp_pat
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "model.keras").write_text("an earlier run")
-    for out, expected in ((a_file / "run", "cannot be created"), (taken, "already exists and is not empty")):
-        code, out_text, err = run(capsys, "finetune", "--data", tmp_path / "no-such-data", "--out", out)
-        # Refused on the folder, before the data is even looked at (it does not exist).
-        assert code == 2 and expected in err and "Data:" not in out_text and len(err.strip().splitlines()) == 1
+    for command in ("train", "finetune"):
+        for out, expected in ((a_file / "run", "cannot be created"), (taken, "already exists and is not empty")):
+            code, out_text, err = run(capsys, command, "--data", tmp_path / "no-such-data", "--out", out)
+            # Refused on the folder, before the data is even looked at (it does not exist).
+            assert code == 2 and expected in err and "Data:" not in out_text and len(err.strip().splitlines()) == 1
     assert (taken / "model.keras").read_text() == "an earlier run"
 
 
