@@ -22,6 +22,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from rps.archives import extract_zip
 from rps.errors import UNREADABLE_HINT, DatasetError, ImageError
@@ -335,17 +336,13 @@ def split_stratified(
 ) -> tuple[LabelledImages, LabelledImages]:
     """Hold out ``fraction`` of each class (at least one photo, never a class's last one),
     chosen by a generator seeded with ``seed``; file order does not matter."""
-    _check_fraction(fraction)
     rng = random.Random(seed)
-    held_out: set[int] = set()
-    for label in sorted(set(images.labels)):
-        members = sorted((i for i, value in enumerate(images.labels) if value == label),
-                         key=lambda i: images.paths[i])
+
+    def draw(members: list[int], count: int) -> list[int]:
         rng.shuffle(members)
-        count = min(len(members) - 1, max(1, round(fraction * len(members))))
-        held_out.update(members[:count])
-    return (_subset(images, [i for i in range(len(images)) if i not in held_out]),
-            _subset(images, sorted(held_out)))
+        return members[:count]
+
+    return _split_each_class(images, fraction, draw)
 
 
 def split_latest(images: LabelledImages, fraction: float) -> tuple[LabelledImages, LabelledImages]:
@@ -357,15 +354,21 @@ def split_latest(images: LabelledImages, fraction: float) -> tuple[LabelledImage
     held-out ones and scores them.  Holding out the latest stretch scores frames the model has
     no copy of, as its next frames will be.
     """
+    return _split_each_class(images, fraction, lambda members, count: members[len(members) - count:])
+
+
+def _split_each_class(images: LabelledImages, fraction: float,
+                      choose: Callable[[list[int], int], list[int]]) -> tuple[LabelledImages, LabelledImages]:
+    """Hold out ``choose(members, count)`` of each class: its indices in file-name order, and
+    ``fraction`` of them (at least one, never the class's last one)."""
     _check_fraction(fraction)
-    held_out: list[int] = []
+    held_out: set[int] = set()
     for label in sorted(set(images.labels)):
         members = sorted((i for i, value in enumerate(images.labels) if value == label),
                          key=lambda i: images.paths[i])
-        count = min(len(members) - 1, max(1, round(fraction * len(members))))
-        held_out += members[len(members) - count:]
-    chosen = set(held_out)
-    return (_subset(images, [i for i in range(len(images)) if i not in chosen]), _subset(images, sorted(held_out)))
+        held_out.update(choose(members, min(len(members) - 1, max(1, round(fraction * len(members))))))
+    return (_subset(images, [i for i in range(len(images)) if i not in held_out]),
+            _subset(images, sorted(held_out)))
 
 
 def split_by_sequence(
