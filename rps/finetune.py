@@ -42,6 +42,7 @@ from rps.training import history_rows, prepare_for_fit, prepared_dataset, publis
 # Fewer photos of a class than this cannot be split into a fit and a held-out part.
 MIN_PER_CLASS = 3
 DEFAULT_EPOCHS = 60
+MAX_EPOCHS = 1000
 HELD_OUT_FRACTION = 0.2
 # The second stage (``unfreeze_epochs``): the whole model at a learning rate 30 times below the
 # head's, the fine-tuning step of Keras' transfer-learning guide; batch normalisation stays in
@@ -154,8 +155,8 @@ def finetune(
     out_dir = Path(out_dir)
     artifacts.check_output_folder(out_dir)
     check_per_class(dict(zip(dataset.class_names, dataset.train.counts(len(dataset.class_names)))))
-    if not 1 <= epochs <= 1000:
-        raise ConfigError(f"epochs must be a whole number from 1 to 1000, got {epochs!r}.")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise ConfigError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {epochs!r}.")
     check_features(features)
     if not 0 <= unfreeze_epochs <= 1000:
         raise ConfigError(f"unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
@@ -216,6 +217,7 @@ def finetune(
         # Fine-tuning epochs take hundredths of a second: two digits.
         "training": training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
     }
-    folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names)
+    folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names,
+                         validation_name=f"the last {HELD_OUT_FRACTION:.0%} of each class, held back")
     return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata)
 

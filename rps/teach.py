@@ -56,7 +56,7 @@ def check_class_name(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise DatasetError(f"The class name {name[:MAX_NAME_LENGTH]}… is longer than {MAX_NAME_LENGTH} characters.")
     if name.startswith(".") or _FORBIDDEN & set(name) or any(unicodedata.category(c).startswith("C") for c in name):
-        raise DatasetError(f"The class name {name!r} cannot be used: no leading dot, no / \\ : * ? \" < > | "
+        raise DatasetError(f"The class name '{name}' cannot be used: no leading dot, no / \\ : * ? \" < > | "
                            "and no control characters.")
     return name
 
@@ -78,7 +78,7 @@ def parse_class_names(text: str) -> list[str]:
     seen: dict[str, str] = {}
     for name in names:
         if name.casefold() in seen:
-            raise DatasetError(f"The class {name!r} is named twice.")
+            raise DatasetError(f"The class '{name}' is named twice.")
         seen[name.casefold()] = name
     return names
 
@@ -99,20 +99,34 @@ class TeachSession:
 
     # --- classes and samples ---------------------------------------------------------------
 
-    def set_classes(self, names: Sequence[str]) -> None:
-        """Keep the samples of classes still named, delete those of classes no longer named."""
+    def set_classes(self, names: Sequence[str]) -> dict[str, int]:
+        """Name the classes: classes still named keep their samples, also when only their case
+        changes ("fist" to "Fist"); the samples of classes no longer named are deleted.
+        Returns each deleted class with the number of samples it had (none: {}).  Raises
+        ``DatasetError`` for names ``parse_class_names`` refuses, changing nothing."""
         names = parse_class_names(",".join(names))
+        renamed = {name.casefold(): name for name in names}
+        deleted: dict[str, int] = {}
         with self._lock:
             for old in self.class_names:
-                if old not in names:
-                    shutil.rmtree(self.samples_dir / old, ignore_errors=True)
+                folder = self.samples_dir / old
+                new = renamed.get(old.casefold())
+                if new is None:
+                    count = len(list(folder.glob("*.png")))
+                    if count:
+                        deleted[old] = count
+                    shutil.rmtree(folder, ignore_errors=True)
+                elif new != old:  # through a third name: a case-insensitive file system sees one folder
+                    passing = folder.rename(self.samples_dir / f".renaming-{uuid.uuid4().hex[:8]}")
+                    passing.rename(self.samples_dir / new)
             for name in names:
                 (self.samples_dir / name).mkdir(exist_ok=True)
             self.class_names = names
+        return deleted
 
     def _class_folder(self, name: str) -> Path:
         if name not in self.class_names:
-            raise DatasetError(f"There is no class {name!r}; name the classes first.")
+            raise DatasetError(f"There is no class '{name}'; name the classes first.")
         return self.samples_dir / name
 
     def samples(self, name: str) -> list[Path]:

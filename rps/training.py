@@ -342,8 +342,11 @@ def _fit_one(config: TrainConfig, seed: int, class_count: int, strategy, steps_p
 
 
 def publish_run(out_dir: Path, model: keras.Model, metadata: dict, rows: list[dict], validation: Evaluation,
-             test: Evaluation | None, class_names: Sequence[str]) -> Path:
+             test: Evaluation | None, class_names: Sequence[str], validation_name: str = "validation set") -> Path:
     """Write the run folder in a staging folder and rename it into place when complete.
+
+    The confusion picture shows ``test`` when given, else ``validation``, titled
+    ``validation_name``.
 
     Raises ``ModelFileError`` naming the step when the disk is full or the folder unwritable;
     nothing half-written stays.
@@ -360,7 +363,7 @@ def publish_run(out_dir: Path, model: keras.Model, metadata: dict, rows: list[di
         report = {"validation": validation.to_dict(), "test": test.to_dict() if test else None}
         artifacts.write_json(staging / "test_metrics.json", report)
         shown = test or validation
-        title = "test set" if test else "validation set"
+        title = "test set" if test else validation_name
         plots.save_figure(plots.confusion_figure(shown.confusion, list(class_names), title),
                           staging / "confusion.png")
         return artifacts.publish(staging, out_dir)

@@ -252,6 +252,16 @@ def test_teach_two_gestures_from_the_webcam_and_see_them_in_live(playwright, ser
             assert wait_for(lambda: re.search(rf"{name}: ([6-9]|\d\d)", counts.inner_text()), 20), counts.inner_text()
             page.mouse.up()
             assert wait_for(lambda: not page.locator("#teach-capturing input").is_checked(), 5)
+
+        def fists() -> int:
+            return int(re.search(r"my fist: (\d+)", counts.inner_text()).group(1))
+
+        for tap in (lambda: page.locator("#teach-capture").click(),  # a click, not a hold
+                    lambda: (page.locator("#teach-capture").focus(), page.keyboard.press("Space"))):
+            before = fists()
+            tap()
+            assert wait_for(lambda: fists() > before, 10), counts.inner_text()
+            assert wait_for(lambda: not page.locator("#teach-capturing input").is_checked(), 5)
         page.screenshot(path=str(ARTIFACTS / "teach-samples.png"), full_page=True)
         page.locator("#teach-epochs input").fill("15")
         page.locator("#teach-train").click()

@@ -40,6 +40,7 @@ def frame(seed: int = 0, size: int = 640) -> np.ndarray:
     (" , paper", "empty"),
     ("rock, Rock", "named twice"),
     ("rock, a/b", "cannot be used"),
+    ("rock, a\\b", "'a\\\\b' cannot be used"),  # the name as typed: one backslash (a regex here)
     ("rock, .hidden", "cannot be used"),
     ("rock, " + "x" * 41, "longer than 40"),
     (", ".join(f"c{index}" for index in range(MAX_CLASSES + 1)), f"At most {MAX_CLASSES}"),
@@ -102,9 +103,18 @@ def test_renaming_keeps_the_samples_of_classes_still_named(tmp_path):
     session.set_classes(["open", "fist"])
     session.add_sample("open", frame())
     session.add_sample("fist", frame())
-    session.set_classes(["open", "point"])
+    assert session.set_classes(["open", "point"]) == {"fist": 1}  # what was deleted, for the page to say
     assert session.counts() == {"open": 1, "point": 0}
     assert not (session.samples_dir / "fist").exists()
+
+
+def test_a_class_renamed_in_case_only_keeps_its_samples(tmp_path):
+    session = TeachSession(tmp_path / "s")
+    session.set_classes(["open", "fist"])
+    session.add_sample("fist", frame())
+    assert session.set_classes(["open", "Fist"]) == {}
+    assert session.counts() == {"open": 0, "Fist": 1}
+    assert sorted(path.name for path in session.samples_dir.iterdir()) == ["Fist", "open"]
 
 
 def test_the_samples_download_as_a_dataset_the_train_tab_reads(tmp_path):
@@ -171,8 +181,6 @@ def test_handlers_capture_only_while_capturing_and_keep_visitors_apart(tmp_path)
 
 
 def test_uploads_add_photos_and_name_the_ones_refused(tmp_path):
-    import gradio as gr
-
     sessions = TeachSessions(tmp_path / "teach")
     tab.set_classes(sessions, "open, fist", visitor("ann"))
     good = tmp_path / "good.png"
@@ -182,8 +190,33 @@ def test_uploads_add_photos_and_name_the_ones_refused(tmp_path):
     with pytest.warns(UserWarning, match="1 photo.* not added: bad.png is not a readable image"):
         view = tab.add_uploads(sessions, [str(good), str(bad)], "open", visitor("ann"))
     assert "**open**: 1" in view.counts
-    with pytest.raises(gr.Error, match="choose one"):
-        tab.add_uploads(sessions, [str(good)], None, visitor("ann"))
+    # Without a class: a warning and nothing added (an error kept the file in the upload box,
+    # and the next upload added it to whichever class was chosen then).
+    with pytest.warns(UserWarning, match="choose one before adding photos; these were not added"):
+        skipped = tab.add_uploads(sessions, [str(good)], None, visitor("ann"))
+    assert not isinstance(skipped.counts, str) and sessions.start("ann").counts() == {"open": 1, "fist": 0}
+
+
+def test_the_page_says_which_samples_went_with_a_class(tmp_path):
+    sessions = TeachSessions(tmp_path / "teach")
+    tab.set_classes(sessions, "open, fist", visitor("ann"))
+    for seed in range(2):
+        tab.capture_frame(sessions, frame(seed), True, "fist", visitor("ann"))
+    with pytest.warns(UserWarning, match="Deleted with their class: 2 samples of 'fist'"):
+        tab.set_classes(sessions, "open, point", visitor("ann"))
+
+
+def test_epochs_and_early_downloads_are_sentences(tmp_path):
+    import gradio as gr
+
+    assert tab.checked_epochs(15.0) == 15
+    for bad in (None, 0, -3, 1001, 2.5):
+        with pytest.raises(gr.Error, match="whole number from 1 to 1000"):
+            tab.checked_epochs(bad)
+    sessions = TeachSessions(tmp_path / "teach")
+    tab.set_classes(sessions, "open, fist", visitor("ann"))
+    with pytest.warns(UserWarning, match="at least 3"):  # a warning: no "Error" badge left on the file box
+        assert not isinstance(tab.pack_samples(sessions, visitor("ann")), str)
 
 
 # --- training, serving, promotion (fine-tuning runs: slow) ----------------------------------

@@ -15,8 +15,8 @@ from typing import Any, Callable, NamedTuple
 import gradio as gr
 
 from rps.callbacks import ProgressRecorder
-from rps.errors import DatasetError
-from rps.finetune import DEFAULT_EPOCHS, HELD_OUT_FRACTION, MIN_PER_CLASS
+from rps.errors import DatasetError, RpsError
+from rps.finetune import DEFAULT_EPOCHS, HELD_OUT_FRACTION, MAX_EPOCHS, MIN_PER_CLASS
 from rps.policy import TrainingPolicy
 from rps.reports import escape_markdown
 from rps.storage import read_picture, zip_folder
@@ -29,20 +29,32 @@ CAPTURE_SECONDS = 0.3  # frames captured about 3 times a second while capturing 
 POLL_SECONDS = 0.5
 GALLERY_EVERY = 3  # while capturing, the gallery is redrawn every third sample (the counter every one)
 # Hold to capture: the page (``app.launch_options``' js) ticks the "Capturing" box while the
-# pointer is held down on the capture button, and unticks it when released anywhere.
+# pointer, or Space or Enter on the focused button, is held down on the capture button, and
+# unticks it when released anywhere; but never before two capture periods have passed, so a
+# click or a key tap captures a frame or two instead of nothing.
 HOLD_TO_CAPTURE_JS = """
 () => {
-  let held = false;
+  const SHORTEST_MS = %d;
+  let held = false, since = 0, timer = null;
   const box = () => document.querySelector('#teach-capturing input[type=checkbox]');
   const set = (on) => { const b = box(); if (b && b.checked !== on) b.click(); };
-  document.addEventListener('pointerdown', (event) => {
-    if (event.target.closest('#teach-capture')) { held = true; set(true); }
-  });
-  const release = () => { if (held) { held = false; set(false); } };
+  const press = () => { clearTimeout(timer); held = true; since = Date.now(); set(true); };
+  const release = () => {
+    if (!held) return;
+    held = false;
+    timer = setTimeout(() => set(false), Math.max(0, SHORTEST_MS - (Date.now() - since)));
+  };
+  const onButton = (event) => event.target.closest && event.target.closest('#teach-capture');
+  const isKey = (event) => event.key === ' ' || event.key === 'Enter';
+  document.addEventListener('pointerdown', (event) => { if (onButton(event)) press(); });
   document.addEventListener('pointerup', release);
   document.addEventListener('pointercancel', release);
+  document.addEventListener('keydown', (event) => {
+    if (isKey(event) && onButton(event)) { event.preventDefault(); if (!event.repeat) press(); }
+  });
+  document.addEventListener('keyup', (event) => { if (isKey(event)) release(); });
 }
-"""
+""" % round(2000 * CAPTURE_SECONDS)
 
 INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, then for each one "
          "hold *Hold to capture* (or tick *Capturing*) while you show your hand to the webcam: about "
@@ -87,7 +99,10 @@ def samples_view(session: TeachSession, name: str | None, gallery: bool = True) 
 def set_classes(sessions: TeachSessions, text: str, request: gr.Request) -> ClassesView:
     names = calling("Setting the classes", parse_class_names, text or "")  # checked before a session starts
     session = calling("Setting the classes", sessions.start, request.session_hash)
-    calling("Setting the classes", session.set_classes, names)
+    deleted = calling("Setting the classes", session.set_classes, names)
+    if deleted:
+        gr.Warning("Deleted with their class: " + ", ".join(
+            f"{count} sample{'s' if count > 1 else ''} of '{name}'" for name, count in deleted.items()) + ".")
     first = session.class_names[0]
     return ClassesView(gr.update(choices=session.class_names, value=first), counts_text(session),
                        gallery_items(session, first))
@@ -113,8 +128,9 @@ def capture_frame(sessions: TeachSessions, frame, capturing: bool, name: str | N
 def add_uploads(sessions: TeachSessions, files, name: str | None, request: gr.Request) -> SamplesView:
     if not files:
         return SamplesView(gr.skip(), gr.skip())
-    if not name:
-        raise user_error("Set the classes and choose one before adding photos.")
+    if not name:  # a warning, not an error: the upload box is then cleared, nothing kept for later
+        gr.Warning("Set the classes and choose one before adding photos; these were not added.")
+        return SamplesView(gr.skip(), gr.skip())
     session = calling("Adding the photos", sessions.get, request.session_hash)
     paths = [file if isinstance(file, str) else getattr(file, "name", file) for file in files]
     added, problems = calling("Adding the photos", session.add_samples, name, paths)
@@ -133,6 +149,29 @@ def delete_sample(sessions: TeachSessions, index: int | None, name: str | None,
         raise user_error("That sample is gone already.")
     calling("Deleting the sample", session.delete_sample, samples[index])
     return samples_view(session, name)
+
+
+def downloads(session: TeachSession, what: str) -> Path:
+    """Where the session's zip of ``what`` (its model, its samples) is written."""
+    return session.folder / "downloads" / what
+
+
+def checked_epochs(value) -> int:
+    """The Epochs box's value as a whole number, or a sentence for the page."""
+    if value is None or not 1 <= value <= MAX_EPOCHS or value != int(value):
+        raise user_error(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}.")
+    return int(value)
+
+
+def pack_samples(sessions: TeachSessions, request: gr.Request):
+    """The visitor's samples as a class-folder zip, or a warning and no change: an error would
+    leave an "Error" badge on the file box until the next download."""
+    try:
+        session = sessions.get(request.session_hash)
+        return session.dataset_zip(downloads(session, "samples"))
+    except RpsError as error:
+        gr.Warning(str(error))
+        return gr.skip()
 
 
 class TeachTab(NamedTuple):
@@ -171,7 +210,9 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
                                      height=260, allow_preview=False, elem_id="teach-gallery")
                 delete = gr.Button("Delete the selected sample")
         with gr.Row():
-            epochs = gr.Number(DEFAULT_EPOCHS, label="Epochs", precision=0, minimum=1, maximum=1000,
+            # Bounds are checked by the handler: the component's own minimum answered 0 with a
+            # bare "Error" on every output and a traceback in the server's log.
+            epochs = gr.Number(DEFAULT_EPOCHS, label=f"Epochs (1 to {MAX_EPOCHS})", precision=0,
                                elem_id="teach-epochs")
             train = gr.Button("Train my model", variant="primary", elem_id="teach-train")
             forget = gr.Button("Use the shared model again")
@@ -191,9 +232,6 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         promotion = promotion_controls(token, "Serve my model to everyone")
     selected = gr.State(None)
 
-    def downloads(session: TeachSession, what: str) -> Path:
-        return session.folder / "downloads" / what
-
     def after_capture(on: bool, name: str | None, request: gr.Request):
         # The full gallery once capturing stops (during it, every GALLERY_EVERY-th sample).
         session = sessions.find(request.session_hash)
@@ -209,14 +247,14 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         return event.index
 
     def run(n_epochs, request: gr.Request):
+        n_epochs = checked_epochs(n_epochs)
         session = calling("Checking the samples", sessions.get, request.session_hash)
         calling("Checking the samples", session.check_ready)
         recorder, outcome = ProgressRecorder(), {}
 
         def work():
             try:
-                outcome["result"] = sessions.train(session, base_folder(), int(n_epochs or DEFAULT_EPOCHS),
-                                                   [recorder])
+                outcome["result"] = sessions.train(session, base_folder(), n_epochs, [recorder])
             except Exception as error:  # reported below, in the page
                 outcome["error"] = error
 
@@ -228,7 +266,8 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
             line = f"Training your model: {time.monotonic() - started:.0f} s"
             if snapshot.preparing and not snapshot.epochs:
                 split, done, total = snapshot.preparing
-                line += f", finding the hands in your samples: {done}/{total}"
+                part = "held back" if split == "validation" else "to train on"
+                line += f", finding the hands in your samples: {done}/{total} {part}"
             elif snapshot.epochs:
                 line += f", epoch {min(snapshot.epoch + 1, snapshot.epochs)}/{snapshot.epochs}"
             update = {progress: line}
@@ -264,8 +303,7 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         return ("Classify, Live and Play use the shared model again.", None, "", gr.update(interactive=False))
 
     def samples_archive(request: gr.Request):
-        session = calling("Packing your samples", sessions.get, request.session_hash)
-        return calling("Packing your samples", session.dataset_zip, downloads(session, "samples"))
+        return pack_samples(sessions, request)
 
     def end_session(request: gr.Request):
         sessions.end(request.session_hash)
@@ -284,14 +322,15 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
 
     private = {"api_visibility": "private"}
     set_names.click(on_set_classes, names, [chosen, counts, gallery], api_name="teach_classes")
-    chosen.change(choose, chosen, [gallery, selected], **private)
-    capturing.change(after_capture, [capturing, chosen], [counts, gallery], **private)
+    quiet = {"show_progress": "hidden", **private}  # no timer flickering over the counter
+    chosen.change(choose, chosen, [gallery, selected], **quiet)
+    capturing.change(after_capture, [capturing, chosen], [counts, gallery], **quiet)
     camera.stream(on_frame, [camera, capturing, chosen], [counts, gallery], stream_every=CAPTURE_SECONDS,
                   time_limit=600, concurrency_limit=16, show_progress="hidden", **private)
-    uploads.upload(on_upload, [uploads, chosen], [counts, gallery], api_name="teach_upload").then(
-        lambda: None, None, uploads, **private)
+    uploads.upload(on_upload, [uploads, chosen], [counts, gallery], api_name="teach_upload",
+                   show_progress="hidden").then(lambda: None, None, uploads, **private)
     gallery.select(remember_selection, None, selected, **private)
-    delete.click(on_delete, [selected, chosen], [counts, gallery], **private).then(lambda: None, None, selected,
+    delete.click(on_delete, [selected, chosen], [counts, gallery], **quiet).then(lambda: None, None, selected,
                                                                                    **private)
     # One fine-tuning at a time for the whole server: the others wait in Gradio's queue.
     train.click(run, epochs, [progress, loss_plot, accuracy_plot, results, confusion, model_zip, promotion.run_id,
