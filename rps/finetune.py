@@ -218,6 +218,6 @@ def finetune(
         "training": training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
     }
     folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names,
-                         validation_name=f"the last {HELD_OUT_FRACTION:.0%} of each class, held back")
+                         validation_name="held-back samples")
     return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata)
 
