@@ -58,7 +58,7 @@ HOLD_TO_CAPTURE_JS = """
 
 INTRO = (f"Teach the app your own gestures: name two to {MAX_CLASSES} classes, then for each one "
          "hold *Hold to capture* (or tick *Capturing*) while you show your hand to the webcam: about "
-         "3 frames a second become samples. Or upload "
+         "3 frames a second become samples, and a click takes one or two. Or upload "
          f"photos. {MIN_PER_CLASS} samples per class are the least; 20 or more in your own room and "
          "light work best. *Train my model* fine-tunes a new head on the shipped model's hand features "
          "in seconds; Classify, Live and Play then use your model, for you alone. Your samples and model "
