@@ -14,7 +14,8 @@ Whole-photo models take float32 (1, size, size, 3) pixels in 0..255.  The output
   rendering (``KeypointHeatmaps``: exponentials of squared distances on a grid) stays float:
   quantized to 8 bits it erased the skeleton, and every example was read as one class.
 - ``onnx``: through tf2onnx, when it is installed (``pip install tf2onnx onnxruntime``); else
-  ``ExportError`` says so.
+  ``ExportError`` says so.  The file's metadata holds the class names (JSON), the crop size and
+  the input (``model.json``'s ``class_names``, ``image_size``, ``input``).
 - ``saved_model``: Keras' ``model.export`` (serving endpoint ``serve``).
 
 Parity with Keras on the example images is measured by ``python -m bench.export`` and tested.
@@ -22,6 +23,7 @@ Parity with Keras on the example images is measured by ``python -m bench.export`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -163,11 +165,18 @@ def _export_onnx(predictor: Predictor, out: Path) -> Exported:
         import tf2onnx
     except ImportError:
         raise ExportError("ONNX export needs tf2onnx: pip install tf2onnx onnxruntime.") from None
+    import onnx
+
     function = _serving_function(predictor)
+    model, _ = tf2onnx.convert.from_function(function, input_signature=_signature(predictor), opset=17)
+    # What a reader of the file needs to use its output (as model.json says it), in the
+    # model's own metadata: onnxruntime's ``get_modelmeta().custom_metadata_map``.
+    onnx.helper.set_model_props(model, {"class_names": json.dumps(predictor.class_names),
+                                        "image_size": str(predictor.bundle.image_size),
+                                        "input": predictor.bundle.input_mode})
     with tempfile.TemporaryDirectory() as scratch:
         staging = Path(scratch) / "model.onnx"
-        tf2onnx.convert.from_function(function, input_signature=_signature(predictor), opset=17,
-                                      output_path=str(staging))
+        onnx.save(model, str(staging))
         shutil.move(staging, out)
     return Exported(out, "onnx", out.stat().st_size)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,8 @@ def test_onnx_matches_keras_or_says_what_is_missing(shipped, tmp_path):
     runner = ExportedRunner(export_model(None, tmp_path / "model.onnx", "onnx").path)
     for row, expected in zip(rows, keras):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
+    metadata = runner._session.get_modelmeta().custom_metadata_map  # what a reader needs to name the output
+    assert json.loads(metadata["class_names"]) == ["paper", "rock", "scissors"] and metadata["input"] == "hand"
 
 
 def test_a_whole_photo_model_exports_with_pixels(tiny_model, tmp_path):
