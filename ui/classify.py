@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Callable, NamedTuple, Protocol
 
@@ -20,6 +21,10 @@ from ui.inputs import WEBCAM, LiveFrameInput, PhotoInput, calling
 log = logging.getLogger("rps.app")
 EXAMPLES = sorted(str(path) for path in (ASSETS / "examples").glob("*.png"))
 LIVE_FRAME_SECONDS = 0.1  # at most 10 frames per second per viewer
+# Photos classified at once: one per CPU core (inference is CPU-bound).  With 8 at once on the
+# 2-core machine, 50 clients left 4 live viewers 1.6 to 1.8 labelled frames a second each; with
+# 2, they got 4.6 to 5.4, at 12% fewer photos a second when no one streams (RELIABILITY.md, Load).
+CLASSIFY_CONCURRENCY = max(2, os.cpu_count() or 2)
 
 
 class Classifier(Protocol):
@@ -124,7 +129,7 @@ def build_classify_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None
             return classify_image(classifier_for(request), path, files, show_heat_map)
 
         gr.on([photo.change, explain.change], classify, [photo, explain], [label, seen], api_name="classify",
-              concurrency_limit=8)
+              concurrency_limit=CLASSIFY_CONCURRENCY)
 
 
 def build_live_tab(classifier_for: ClassifierFor, files: ImageFiles) -> None:
