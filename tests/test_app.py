@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from PIL import Image
 from gradio_client import Client, handle_file
 
 import app
@@ -100,11 +101,32 @@ def test_live_handler_counts_frames_per_second_and_survives_bad_frames():
     assert len(history) == 3  # the bad frame was skipped, the stream goes on
 
 
-def test_live_handler_leaves_blank_frames_unlabelled():
-    # A webcam starting up sends black frames; the model would call them rock.
+def test_live_handler_leaves_blank_frames_unlabelled_until_the_camera_has_started():
+    # A webcam starting up sends black frames: nothing to say about them yet.
     service = FakeService()
-    label, seen, rate, history = live_classify(service, np.zeros((8, 8, 3), np.uint8), None)
+    blank = np.zeros((8, 8, 3), np.uint8)
+    label, seen, rate, history = live_classify(service, blank, None)
     assert "rock" not in label and history == []  # the page keeps what it showed
+    # Once frames were labelled, a blank one (a covered lens) is answered, not skipped: the page
+    # must not keep showing the last gesture.
+    _, _, _, history = live_classify(service, FRAME, None)
+    label, _, _, history = live_classify(service, blank, history)
+    assert label["rock"] == 0.8 and len(history) == 2
+
+
+def test_live_says_no_hand_for_a_covered_lens_after_a_hand():
+    from rps.prediction import Predictor
+
+    predictor = Predictor()
+
+    class Shipped:
+        classify = staticmethod(predictor.predict)
+
+    hand = np.asarray(Image.open(EXAMPLES / "rock-1.png").convert("RGB"))
+    label, _, _, history = live_classify(Shipped(), hand, None)
+    assert max(label, key=label.get) == "rock"
+    label, _, _, _ = live_classify(Shipped(), np.full((240, 320, 3), 90, np.uint8), history)
+    assert "rock" not in str(label) and label  # a sentence such as "No hand found", not the last gesture
 
 
 @pytest.mark.parametrize(

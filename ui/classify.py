@@ -91,7 +91,10 @@ def live_classify(classifier: Classifier, frame, recent, files: ImageFiles | Non
     times.  A frame that cannot be classified changes nothing on the page."""
     recent = list(recent or [])[-19:]
     skip = LiveUpdate(gr.skip(), gr.skip(), gr.skip(), recent)
-    if frame is None or is_blank(frame):  # a camera starting up sends black frames
+    # A camera starting up sends frames of one colour: skipped until a first frame is labelled.
+    # After that, one means a covered lens or a plain wall, and the pipeline says so ("no hand",
+    # "too dark") instead of the page keeping the last gesture.
+    if frame is None or (is_blank(frame) and not recent):
         return skip
     try:
         prediction, seen = _answer(classifier, frame, explain)
