@@ -20,9 +20,10 @@ import hashlib
 import random
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rps.archives import extract_zip
 from rps.errors import UNREADABLE_HINT, DatasetError, ImageError
@@ -236,16 +237,34 @@ def is_kaggle_layout(folder: Path) -> bool:
     return (Path(folder) / "train").is_dir()
 
 
+@contextmanager
+def _named_by_the_archive(unpacked: Path | None, archive: Path) -> Iterator[None]:
+    """Errors about a zip's contents name the zip (``data.zip/rock``), not the temporary
+    folder it was unpacked into, which means nothing to the person who sent it."""
+    try:
+        yield
+    except DatasetError as error:
+        if unpacked is None or str(unpacked) not in str(error):
+            raise
+        raise DatasetError(str(error).replace(str(unpacked), archive.name)) from None
+
+
 def open_dataset(source: Path | str, unpack_to: Path | None = None, verify: bool = True) -> Dataset:
     """Open a class-folder or Kaggle-layout dataset from a folder or a ``.zip`` of one."""
     source = Path(source)
     if not source.exists():
         raise DatasetError(f"{source} does not exist.")
-    if source.is_file():
-        if source.suffix.lower() != ".zip":
-            raise DatasetError(f"{source} is a file; give a dataset folder or a .zip of one.")
-        target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
-        source = extract_zip(source, target / "unpacked")
+    if not source.is_file():
+        return _open_folder(source, verify)
+    if source.suffix.lower() != ".zip":
+        raise DatasetError(f"{source} is a file; give a dataset folder or a .zip of one.")
+    target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
+    unpacked = extract_zip(source, target / "unpacked")
+    with _named_by_the_archive(unpacked, source):
+        return _open_folder(unpacked, verify)
+
+
+def _open_folder(source: Path, verify: bool) -> Dataset:
     root = find_root(source)
     if is_kaggle_layout(root):
         class_names, train = read_class_folders(root / "train", verify=verify)
@@ -264,10 +283,15 @@ def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = N
     """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``, or a
     ``.zip`` of either (unpacked into ``unpack_to``, a new temporary folder when None, as
     ``open_dataset`` does).  Raises ``DatasetError`` for anything else."""
-    source = Path(source)
+    source, unpacked = Path(source), None
     if source.is_file() and source.suffix.lower() == ".zip":
         target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
-        source = extract_zip(source, target / "unpacked")
+        unpacked = extract_zip(source, target / "unpacked")
+    with _named_by_the_archive(unpacked, source):
+        return _evaluation_images(unpacked or source, class_names)
+
+
+def _evaluation_images(source: Path, class_names: tuple[str, ...] | None) -> tuple[tuple[str, ...], LabelledImages]:
     if not source.is_dir():
         raise DatasetError(f"{source} is not a folder of labelled images or a .zip of one.")
     root = find_root(source)

@@ -245,3 +245,16 @@ def test_the_latest_samples_of_each_class_are_held_out():
         assert sorted(path for path in held_out.paths if f"/{label}/" in path) == names[-2:]
     two = LabelledImages(("/s/a/1.png", "/s/a/2.png", "/s/b/1.png"), (0, 0, 1))
     assert split_latest(two, 0.2)[1].paths == ("/s/a/2.png",)  # a class's only photo stays in the fit
+
+
+def test_errors_about_a_zip_name_the_zip_not_where_it_was_unpacked(tmp_path):
+    one_class = tmp_path / "one"
+    (one_class / "rock").mkdir(parents=True)
+    draw_gesture("rock").save(one_class / "rock" / "a.png")
+    archive = zip_folder(one_class, tmp_path / "my-photos.zip")
+    for opening in (lambda: open_dataset(archive, unpack_to=tmp_path / "scratch"),
+                    lambda: evaluation_split(archive, unpack_to=tmp_path / "s2")):
+        with pytest.raises(DatasetError) as raised:
+            opening()
+        assert "my-photos.zip" in str(raised.value) and "scratch" not in str(raised.value) \
+            and "unpacked" not in str(raised.value)
