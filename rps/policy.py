@@ -36,10 +36,12 @@ class TrainingPolicy:
             return "Training is **on for admins**: enter the admin token to start one."
         return "Training is **on**. One training runs at a time for everyone."
 
-    def check(self, token: str | None) -> None:
+    def check(self, token: str | None, action: str = "Training") -> None:
         """Raises ``NotAllowed`` unless training is on and ``token`` is the admin token (when one
-        is set); compared in constant time."""
+        is set); compared in constant time.  ``action`` names what was asked in the sentence
+        ("Training", "Changing the served model")."""
         if not self.enabled:
-            raise NotAllowed("Training is disabled on this deployment.")
+            raise NotAllowed(f"{action} is disabled on this deployment (RPS_TRAINING is off).")
         if self.admin_token and not hmac.compare_digest((token or "").encode(), self.admin_token.encode()):
-            raise NotAllowed("Training needs the admin token of this deployment.")
+            raise NotAllowed(f"{action} needs the admin token of this deployment: enter it in the Admin token "
+                             "box of the Train tab (or of the Teach tab, for a personal model).")

@@ -162,6 +162,9 @@ def test_training_policy_checks_the_token():
     policy.check("secret")
     with pytest.raises(NotAllowed, match="disabled"):
         TrainingPolicy(False).check("anything")
+    # The Model tab's buttons say what was asked, and where the token goes.
+    with pytest.raises(NotAllowed, match="^Changing the served model needs the admin token.*Train tab"):
+        policy.check(None, "Changing the served model")
 
 
 def test_app_builds_with_a_fake_backend():

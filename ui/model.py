@@ -48,7 +48,7 @@ def change_served(service, policy: TrainingPolicy, token: str | None, action: Ca
                   done_text: str, doing: str = "Changing the served model") -> ModelView:
     """Run ``action`` (promote, previous, bundled) with the promotion permission; the Model
     tab's new view, or a sentence."""
-    calling(doing, policy.check, token)
+    calling(doing, policy.check, token, doing)
     calling(doing, action)
     gr.Info(done_text)
     return served_model_view(service)
