@@ -158,8 +158,7 @@ def run_train(args) -> None:
                                  verify=not args.skip_unreadable)
                     for index, source in enumerate(args.data)]
         dataset = merge_datasets(datasets)
-        print(f"Data: {dataset.describe()}" + ("" if dataset.validation else
-                                                "; a validation share is held out of train (model.json says which)"))
+        print(f"Data: {dataset.describe()}" + ("" if dataset.validation else " (model.json says which)"))
         result = train(dataset, config, out, verbose=1)
     skipped = result.metadata["dataset"]["skipped_unreadable"]
     if skipped:

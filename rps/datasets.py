@@ -78,11 +78,15 @@ class Dataset:
         return digest.hexdigest()[:16]
 
     def describe(self) -> str:
+        """One line: the classes and each split's size, e.g. "classes paper, rock; train 18; a
+        validation share is held out of train" (training holds one out when there is none)."""
         parts = [f"classes {', '.join(self.class_names)}"]
         for name in ("train", "validation", "test"):
             split = getattr(self, name)
             if split is not None:
                 parts.append(f"{name} {len(split)}")
+        if self.validation is None:
+            parts.append("a validation share is held out of train")
         return "; ".join(parts)
 
 

@@ -258,3 +258,8 @@ def test_errors_about_a_zip_name_the_zip_not_where_it_was_unpacked(tmp_path):
             opening()
         assert "my-photos.zip" in str(raised.value) and "scratch" not in str(raised.value) \
             and "unpacked" not in str(raised.value)
+
+
+def test_the_description_says_when_validation_comes_out_of_train(class_folder_dataset, kaggle_dataset):
+    assert open_dataset(class_folder_dataset).describe().endswith("train 18; a validation share is held out of train")
+    assert "held out" not in open_dataset(kaggle_dataset).describe()  # it has its own validation folder

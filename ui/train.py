@@ -101,7 +101,7 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
             accuracy_plot = gr.LinePlot(x="epoch", y="value", color="series", title="accuracy", height=250)
         results = gr.Markdown("", elem_id="train-results")
         with gr.Row():
-            confusion = gr.Image(label="Confusion matrix (test)", interactive=False, height=300)
+            confusion = gr.Image(label="Confusion matrix (its title names the set)", interactive=False, height=300)
             curves = gr.Image(label="Curves", interactive=False, height=300)
         download = gr.File(label="Trained model (.zip)", interactive=False)
         promotion = promotion_controls(token)
@@ -114,9 +114,13 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
                          input_mode, skip_files, n_members)
         yield {progress: f"Preparing data ({source_kind})…", results: "", confusion: None, curves: None,
                download: None, promotion.run_id: "", promotion.ask: gr.update(interactive=False)}
-        data = calling("Opening the training data", resolve_training_data, service, state_dir, source_kind,
-                       upload_path, folder)
-        job = calling("Opening the training data", service.start_training, data, config)
+        try:
+            data = calling("Opening the training data", resolve_training_data, service, state_dir, source_kind,
+                           upload_path, folder)
+            job = calling("Opening the training data", service.start_training, data, config)
+        except gr.Error:
+            yield {progress: ""}  # not "Preparing data" beside the error
+            raise
         while True:
             history = job.progress().history
             done = job.done
