@@ -27,7 +27,7 @@ BEFORE_SHOOT, AFTER_SHOOT = 0.4, 0.8
 FRAME_SECONDS = 0.1
 MAX_PLAYERS = 64
 RULE_TEXT = {
-    "random": "a random move (it knows nothing of you yet)",
+    "random": "a random move (no pattern in your moves to go on yet)",
     "frequency": "the move that beats your most frequent one",
     "markov-1": "the move that beats what you usually play after your last move",
     "markov-2": "the move that beats what you usually play after your last two moves",
