@@ -241,14 +241,20 @@ def is_kaggle_layout(folder: Path) -> bool:
     return (Path(folder) / "train").is_dir()
 
 
+def _unpack(archive: Path, unpack_to: Path | None) -> Path:
+    """``archive`` (a .zip) unpacked into ``unpack_to``, or a new temporary folder when None."""
+    target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
+    return extract_zip(archive, target / "unpacked")
+
+
 @contextmanager
-def _named_by_the_archive(unpacked: Path | None, archive: Path) -> Iterator[None]:
+def _named_by_the_archive(unpacked: Path, archive: Path) -> Iterator[None]:
     """Errors about a zip's contents name the zip (``data.zip/rock``), not the temporary
     folder it was unpacked into, which means nothing to the person who sent it."""
     try:
         yield
     except DatasetError as error:
-        if unpacked is None or str(unpacked) not in str(error):
+        if str(unpacked) not in str(error):
             raise
         raise DatasetError(str(error).replace(str(unpacked), archive.name)) from None
 
@@ -262,8 +268,7 @@ def open_dataset(source: Path | str, unpack_to: Path | None = None, verify: bool
         return _open_folder(source, verify)
     if source.suffix.lower() != ".zip":
         raise DatasetError(f"{source} is a file; give a dataset folder or a .zip of one.")
-    target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
-    unpacked = extract_zip(source, target / "unpacked")
+    unpacked = _unpack(source, unpack_to)
     with _named_by_the_archive(unpacked, source):
         return _open_folder(unpacked, verify)
 
@@ -287,12 +292,12 @@ def evaluation_split(source: Path | str, class_names: tuple[str, ...] | None = N
     """The images to evaluate on: a class-folder folder, or a Kaggle root's ``test/``, or a
     ``.zip`` of either (unpacked into ``unpack_to``, a new temporary folder when None, as
     ``open_dataset`` does).  Raises ``DatasetError`` for anything else."""
-    source, unpacked = Path(source), None
-    if source.is_file() and source.suffix.lower() == ".zip":
-        target = Path(unpack_to) if unpack_to else Path(tempfile.mkdtemp(prefix="rps-data-"))
-        unpacked = extract_zip(source, target / "unpacked")
+    source = Path(source)
+    if not (source.is_file() and source.suffix.lower() == ".zip"):
+        return _evaluation_images(source, class_names)
+    unpacked = _unpack(source, unpack_to)
     with _named_by_the_archive(unpacked, source):
-        return _evaluation_images(unpacked or source, class_names)
+        return _evaluation_images(unpacked, class_names)
 
 
 def _evaluation_images(source: Path, class_names: tuple[str, ...] | None) -> tuple[tuple[str, ...], LabelledImages]:
