@@ -112,7 +112,7 @@ class TeachSession:
                 folder = self.samples_dir / old
                 new = renamed.get(old.casefold())
                 if new is None:
-                    count = len(list(folder.glob("*.png")))
+                    count = len(self.samples(old))
                     if count:
                         deleted[old] = count
                     shutil.rmtree(folder, ignore_errors=True)
