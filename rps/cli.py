@@ -201,7 +201,9 @@ def run_evaluate(args) -> None:
     predictor.check_ready()
     with tempfile.TemporaryDirectory(prefix="rps-data-") as unpacked:
         _, images = evaluation_split(args.data, tuple(predictor.class_names), unpack_to=Path(unpacked))
-        prepared = prepare_split(images.paths, predictor.preprocessor)
+        # An unreadable photo is named inside the dataset, not by the temporary folder of a zip.
+        root = Path(unpacked) / "unpacked" if args.data.is_file() else args.data
+        prepared = prepare_split(images.paths, predictor.preprocessor, root=root)
     report = evaluate_prepared(predictor.runner, prepared, images.labels, predictor.class_names,
                                args.batch_size)
     if args.json:

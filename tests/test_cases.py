@@ -8,6 +8,7 @@ the same pixels as serving, a trained model, or a sentence that says what is wro
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -204,6 +205,21 @@ def test_an_unreadable_file_is_named_before_the_first_epoch(capsys, tmp_path, in
     assert code == 2
     assert "error: rock/rock01-000.jpg " in err  # named inside the dataset, not by a temporary path
     assert "--skip-unreadable" in err and "Epoch 1" not in out
+
+
+def test_evaluate_names_an_unreadable_file_inside_the_zip(capsys, tmp_path, tiny_model):
+    """A JPEG cut at 90% passes the header check and fails only when decoded, in evaluation:
+    it is named inside the dataset, not by the zip's temporary folder (which is gone)."""
+    archive = _truncated_jpeg_zip(tmp_path)
+    root = tmp_path / "late"
+    with zipfile.ZipFile(archive) as source:
+        source.extractall(root)
+    broken = root / "rock" / "rock01-000.jpg"
+    whole = io.BytesIO()
+    draw_gesture("rock", 64, seed=0).save(whole, "JPEG")
+    broken.write_bytes(whole.getvalue()[: len(whole.getvalue()) * 9 // 10])
+    code, _, err = cli(capsys, "evaluate", "--model", tiny_model, "--data", zip_folder(root, tmp_path / "late.zip"))
+    assert code == 2 and "error: rock/rock01-000.jpg: " in err and "rps-data-" not in err
 
 
 def test_skipping_unreadable_files_trains_and_lists_them(capsys, tmp_path):
