@@ -73,6 +73,9 @@ def load_bundle(path: Path | str) -> ModelBundle:
     """Load a model folder; raise ``ModelFileError`` with the reason if it is unusable."""
     folder = model_folder(path)
     model_path = folder / MODEL_FILE
+    if folder.is_file():  # an exported .onnx or .tflite, say: for other runtimes, not for this one
+        raise ModelFileError(f"{folder} is a file; give a model folder (with {MODEL_FILE} and "
+                             f"{METADATA_FILE}), such as a run folder.")
     if not model_path.is_file():
         raise ModelFileError(f"No model at {model_path}.")
     metadata = read_metadata(folder)

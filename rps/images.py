@@ -65,6 +65,8 @@ def _open(source: ImageInput) -> Image.Image:
     else:
         path = Path(source)
         try:
+            if path.is_dir():
+                raise ImageError(f"{path} is a folder; give image files.")
             if not path.is_file():
                 raise ImageError(f"{path} does not exist or is not a file.")
             size = path.stat().st_size

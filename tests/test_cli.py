@@ -105,6 +105,15 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, tiny_model, case):
     assert "Traceback" not in err
 
 
+def test_a_file_as_the_model_or_a_folder_as_a_photo_is_named_as_such(tmp_path, capsys, tiny_model):
+    exported = tmp_path / "model.onnx"
+    exported.write_bytes(b"not for this runtime")
+    code, _, err = run(capsys, "predict", "--model", exported, tmp_path)
+    assert code == 2 and "model.onnx is a file; give a model folder" in err
+    code, out, err = run(capsys, "predict", "--model", tiny_model, tmp_path)
+    assert f"{tmp_path} is a folder; give image files" in out + err
+
+
 def test_evaluate_reads_a_zip_as_train_and_finetune_do(tmp_path, capsys, tiny_model):
     from conftest import write_class_folders, zip_folder
 
