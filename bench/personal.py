@@ -11,7 +11,7 @@ Also timed: fine-tuning 3 classes x 20 photos from start to a served ``Predictor
 classes x 30 photos (the example renders turned and scaled, one set per class: a stand-in for
 a sign alphabet) with the process's peak memory.
 
-    python -m bench.personal [--per-class 20] [--unfreeze-epochs N] [--features dense|pooled]
+    python -m bench.personal [--per-class 20] [--unfreeze-epochs N] [--features dense|pooled] [--no-refit]
 
 Writes ``bench/results/personal.json``.
 """
@@ -77,6 +77,8 @@ def main() -> None:
                         help="the second stage of rps.finetune (default: Teach's own)")
     parser.add_argument("--features", choices=("dense", "pooled"), default=None,
                         help="the base features the head reads (default: Teach's own)")
+    parser.add_argument("--no-refit", dest="refit", action="store_false",
+                        help="serve the model fit on the first 80%% of the samples, as before commit 9f6a825's rule")
     args = parser.parse_args()
     parser_features = args.features or TEACH_FEATURES
     unfreeze = TEACH_UNFREEZE_EPOCHS if args.unfreeze_epochs is None else args.unfreeze_epochs
@@ -89,7 +91,7 @@ def main() -> None:
             rest_paths, rest_labels = personal_split(source, names, args.per_class, samples)
             started = time.monotonic()
             result = finetune(open_dataset(samples), SHIPPED_MODEL, Path(scratch) / source.name / "run",
-                              unfreeze_epochs=unfreeze, features=parser_features)
+                              unfreeze_epochs=unfreeze, features=parser_features, refit=args.refit)
             personal = Predictor(result.folder)
             served_seconds = time.monotonic() - started
             tuned_accuracy, declined = score(personal, rest_paths, rest_labels)
@@ -108,13 +110,13 @@ def main() -> None:
         letters = alphabet(Path(scratch) / "alphabet", 27, 30)
         started = time.monotonic()
         big = finetune(open_dataset(letters), SHIPPED_MODEL, Path(scratch) / "alphabet-run", unfreeze_epochs=unfreeze,
-                       features=parser_features)
+                       features=parser_features, refit=args.refit)
         Predictor(big.folder)
         alphabet_row = {"classes": 27, "per_class": 30, "seconds_start_to_served": round(time.monotonic() - started, 1),
                         "peak_rss_mb": round(peak_rss_mb()), "held-out": big.held_out.accuracy,
                         "hands_found": big.metadata["dataset"]["hands_found"]}
         print("27 classes", alphabet_row, flush=True)
-    payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze,
+    payload = {"machine": machine(), "per_class": args.per_class, "unfreeze_epochs": unfreeze, "refit": args.refit,
                "features": parser_features, "sources": rows, "mean over sources": means,
                "27 classes x 30": alphabet_row}
     print(f"mean over sources: fine-tuned {means['fine-tuned']:.1%}, shipped {means['shipped']:.1%}, "
@@ -124,6 +126,8 @@ def main() -> None:
         name += f"-unfreeze{unfreeze}"
     if parser_features != TEACH_FEATURES:
         name += f"-{parser_features}"
+    if not args.refit:
+        name += "-norefit"
     print(f"saved {save_results(name, payload)}")
 
 

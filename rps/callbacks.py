@@ -32,6 +32,8 @@ class ProgressSnapshot:
     history: list[dict] = field(default_factory=list)  # one row of logs per finished epoch
     # Before the first epoch, with input "hand": (split, photos done, photos in it).
     preparing: tuple[str, int, int] | None = None
+    # After the epochs, while ``rps.finetune`` fits the served model on every sample: how many.
+    refitting: int | None = None
 
 
 class ProgressRecorder(keras.callbacks.Callback):
@@ -55,6 +57,12 @@ class ProgressRecorder(keras.callbacks.Callback):
         """Called by ``rps.training.train`` while it finds the hands in each split."""
         with self._lock:
             self._state.preparing = (split, done, total)
+
+    def on_refit(self, samples: int) -> None:
+        """Called by ``rps.finetune.finetune`` when, the curves done, it fits the served model
+        again on all ``samples``."""
+        with self._lock:
+            self._state.refitting = samples
 
     def on_train_begin(self, logs=None):
         with self._lock:
@@ -96,5 +104,5 @@ class ProgressRecorder(keras.callbacks.Callback):
             return ProgressSnapshot(
                 state.epoch, state.epochs, state.step, state.steps,
                 time.monotonic() - self._started, state.eta_seconds, list(state.history),
-                state.preparing,
+                state.preparing, state.refitting,
             )

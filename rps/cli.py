@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which base features the new head reads: the dense layer before the base's "
                                "classifier, or the last convolution block's pooled maps")
     finetune.add_argument("--seed", type=int, default=42, help="initial weights and shuffling")
+    finetune.add_argument("--no-refit", dest="refit", action="store_false",
+                          help="save the model fit without the held-back photos, instead of fitting it again "
+                               "on all of them once they are scored (about half the time)")
     finetune.add_argument("--skip-unreadable", action="store_true",
                           help="leave out files that cannot be decoded (listed in model.json) instead of stopping")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")
@@ -182,15 +185,17 @@ def run_finetune(args) -> None:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked), verify=not args.skip_unreadable)
         print(f"Data: classes {', '.join(dataset.class_names)}; {len(dataset.train)} photos, of which "
               f"the last {HELD_OUT_FRACTION:.0%} of each class in file-name order (at least one) is held back "
-              "to check the model")
+              "to check the model" + ("; the saved model is then fit on all of them" if args.refit else ""))
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
                           verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features,
-                          skip_unreadable=args.skip_unreadable)
+                          skip_unreadable=args.skip_unreadable, refit=args.refit)
     skipped = result.metadata["dataset"]["skipped_unreadable"]
     if skipped:
         print(f"Skipped {len(skipped)} unreadable file(s), listed in {result.folder / 'model.json'}")
+    fit_on = result.metadata["dataset"]["served_model_fit_on"]
     print(f"Saved {result.folder} in {result.seconds:.1f} s; held-out accuracy {result.held_out.accuracy:.4f} "
-          f"on {result.held_out.count} photos")
+          f"on {result.held_out.count} photos" + (f"; the saved model was then fit on all {fit_on} photos with a hand"
+                                                  if result.refitted else ""))
 
 
 def run_evaluate(args) -> None:

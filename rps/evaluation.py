@@ -65,6 +65,12 @@ class PreparedSplit:
         reasons = tuple(reason for reason, kept in zip(self.reasons, keep) if kept)
         return PreparedSplit(self.pixels[keep], self.keypoints[keep], reasons, self.skipped)
 
+    def joined(self, other: "PreparedSplit") -> "PreparedSplit":
+        """This split's rows, then ``other``'s."""
+        return PreparedSplit(np.concatenate([self.pixels, other.pixels]),
+                             np.concatenate([self.keypoints, other.keypoints]),
+                             self.reasons + other.reasons, self.skipped + other.skipped)
+
 
 def shown_name(path: str | Path, root: str | Path | None) -> str:
     """``path`` relative to the dataset's ``root`` when inside it (a zip's temporary folder

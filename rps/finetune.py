@@ -58,6 +58,7 @@ class FinetuneResult:
     held_out: Evaluation
     seconds: float  # preparing, fitting, scoring and saving
     metadata: dict
+    refitted: bool = False  # the saved model was fit again on every sample after ``held_out`` was scored
 
 
 FEATURES = ("dense", "pooled")
@@ -125,6 +126,31 @@ def check_features(features: str) -> None:
         raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
 
 
+def _fit_head(base: keras.Model, class_count: int, features: str, split, labels: tuple[int, ...],
+              config: TrainConfig, unfreeze_epochs: int, validation_data, callbacks, verbose) -> tuple[keras.Model, list]:
+    """A fresh head (seeded by ``config.seed``) fit on ``split``: the head's ``config.epochs``,
+    then ``unfreeze_epochs`` with every layer trainable.  Returns the model and each stage's
+    ``History``."""
+    keras.utils.set_random_seed(config.seed)
+    model = build_finetuned(base, class_count, features)
+    steps = math.ceil(len(labels) / config.batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * config.epochs)),
+                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+    train_data = prepared_dataset(split, labels, config.batch_size, ["keypoints"],
+                                  shuffle=True, seed=config.seed, jitter_keypoints=True)
+    histories = [model.fit(train_data, validation_data=validation_data, epochs=config.epochs, verbose=verbose,
+                           shuffle=False, callbacks=callbacks)]
+    if unfreeze_epochs and not model.stop_training:
+        for layer in model.layers:  # the members' feature models, frozen in the first stage
+            layer.trainable = True
+        model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
+        histories.append(model.fit(train_data, validation_data=validation_data, initial_epoch=config.epochs,
+                                   epochs=config.epochs + unfreeze_epochs, verbose=verbose, shuffle=False,
+                                   callbacks=callbacks))
+    return model, histories
+
+
 def finetune(
     dataset: Dataset,
     base_folder: Path | str,
@@ -137,6 +163,7 @@ def finetune(
     unfreeze_epochs: int = 0,
     features: str = "pooled",
     skip_unreadable: bool = False,
+    refit: bool = True,
 ) -> FinetuneResult:
     """Fine-tune a new head for ``dataset``'s classes on ``base_folder``'s frozen features and
     publish the run at ``out_dir``.
@@ -147,7 +174,10 @@ def finetune(
     ``unfreeze_epochs`` > 0 adds a second stage after the head's ``epochs``: every layer
     trains, at ``UNFREEZE_LEARNING_RATE``.  ``features``: which of the base's features the head
     reads (``feature_extractor``).  ``skip_unreadable``: leave out files that cannot be decoded
-    (listed in ``model.json``) instead of raising ``DatasetError``.
+    (listed in ``model.json``) instead of raising ``DatasetError``.  ``refit``: once the
+    held-out share is scored, fit a fresh head (same seed, same epochs) on every sample and
+    publish that model; the curves, confusion and ``held_out`` stay those of the fit on the
+    first share (docs/teach.md).  Callbacks with an ``on_refit(samples)`` method are told.
     Raises ``DatasetError`` for too few photos or a class without a hand found,
     ``ConfigError`` for a base model that does not read keypoints, ``TrainingStopped`` on
     ``stop_event``.
@@ -172,32 +202,29 @@ def finetune(
     prepared = prepare_for_fit(dataset, fit_images, held_out_images, Preprocessor(bundle.image_size, "hand"),
                         config, stop_event, verbose, callbacks)
 
-    model = build_finetuned(bundle.model, len(dataset.class_names), features)
-    steps = math.ceil(len(prepared.fit_train_labels) / config.batch_size)
-    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps * epochs)),
-                  loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-    train_data = prepared_dataset(prepared.fit_train, prepared.fit_train_labels, config.batch_size, ["keypoints"],
-                                  shuffle=True, seed=seed, jitter_keypoints=True)
+    fit_started = time.monotonic()
     validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels, config.batch_size,
                                         ["keypoints"]) if prepared.fit_validation_labels else None)
-    fit_started = time.monotonic()
-    history = model.fit(train_data, validation_data=validation_data, epochs=epochs, verbose=verbose, shuffle=False,
-                        callbacks=[StopOnEvent(stop_event), *callbacks])
-    histories = [history]
-    if unfreeze_epochs and not stop_event.is_set():
-        for layer in model.layers:  # the members' feature models, frozen in the first stage
-            layer.trainable = True
-        model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
-                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
-        histories.append(model.fit(train_data, validation_data=validation_data, initial_epoch=epochs,
-                                   epochs=epochs + unfreeze_epochs, verbose=verbose, shuffle=False,
-                                   callbacks=[StopOnEvent(stop_event), *callbacks]))
+    model, histories = _fit_head(bundle.model, len(dataset.class_names), features, prepared.fit_train,
+                                 prepared.fit_train_labels, config, unfreeze_epochs, validation_data,
+                                 [StopOnEvent(stop_event), *callbacks], verbose)
     fit_seconds = time.monotonic() - fit_started
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
-    rows = [row for stage in histories for row in history_rows(stage)]
     held_out = evaluate_prepared(ModelRunner(model, bundle.image_size), prepared.validation,
                                  prepared.validation_labels, dataset.class_names)
+    refitted = refit and bool(prepared.fit_validation_labels)
+    if refitted:
+        for listener in callbacks:
+            if hasattr(listener, "on_refit"):
+                listener.on_refit(len(prepared.fit_train_labels) + len(prepared.fit_validation_labels))
+        model, _ = _fit_head(bundle.model, len(dataset.class_names), features,
+                             prepared.fit_train.joined(prepared.fit_validation),
+                             prepared.fit_train_labels + prepared.fit_validation_labels, config, unfreeze_epochs,
+                             None, [StopOnEvent(stop_event)], verbose)
+    if stop_event.is_set():
+        raise TrainingStopped("Training was stopped; no model was saved.")
+    rows = [row for stage in histories for row in history_rows(stage)]
     metadata = {
         "format": artifacts.FORMAT_VERSION,
         "class_names": list(dataset.class_names),
@@ -208,17 +235,22 @@ def finetune(
                                     f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
         "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
-                   "features": features, "seed": seed,
+                   "features": features, "seed": seed, "refit": refit,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
                     "test": 0,
                     "validation_split": f"the last {HELD_OUT_FRACTION:.0%} of each class in file-name order",
-                    "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped)},
+                    "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped),
+                    # The photos the saved model was fit on (with a hand found): all of them when
+                    # refit, else the fit share; the held-out figure is always the fit share's model's.
+                    "served_model_fit_on": len(prepared.fit_train_labels)
+                    + (len(prepared.fit_validation_labels) if refitted else 0)},
         "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None},
         # Fine-tuning epochs take hundredths of a second: two digits.
-        "training": training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
+        "training": {**training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
+                     "seconds_with_refit": round(time.monotonic() - fit_started, 1)},
     }
     folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names,
                          validation_name="held-back samples")
-    return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata)
+    return FinetuneResult(folder, rows, held_out, time.monotonic() - started, metadata, refitted)
 

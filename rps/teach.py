@@ -203,8 +203,9 @@ class TeachSession:
         dataset = self.dataset()
         out = self.folder / "models" / new_run_id()
         out.parent.mkdir(exist_ok=True)
+        # refit=True: the served model learns from every sample, the latest included (docs/teach.md).
         result = finetune(dataset, base_folder, out, epochs=epochs, callbacks=callbacks, stop_event=stop_event,
-                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES)
+                          unfreeze_epochs=TEACH_UNFREEZE_EPOCHS, features=TEACH_FEATURES, refit=True)
         predictor = Predictor(result.folder)
         previous = self.result
         self.predictor, self.result = predictor, result

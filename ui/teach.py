@@ -264,7 +264,9 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         while worker.is_alive():
             snapshot = recorder.snapshot()
             line = f"Training your model: {time.monotonic() - started:.0f} s"
-            if snapshot.preparing and not snapshot.epochs:
+            if snapshot.refitting:
+                line += f", scored; now fitting it on all {snapshot.refitting} of your samples"
+            elif snapshot.preparing and not snapshot.epochs:
                 split, done, total = snapshot.preparing
                 part = "held back" if split == "validation" else "to train on"
                 line += f", finding the hands in your samples: {done}/{total} {part}"
@@ -282,8 +284,11 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         result = outcome["result"]
         held_out = result.held_out
         summary = (f"Your model (`{result.folder.name}`): **{held_out.accuracy:.1%}** on your latest "
-                   f"{held_out.count} samples (the last {HELD_OUT_FRACTION:.0%} of each class), held back from training; trained in "
-                   f"{result.seconds:.0f} s. Classify, Live and Play now use it, for you alone.")
+                   f"{held_out.count} samples (the last {HELD_OUT_FRACTION:.0%} of each class), held back from training")
+        if result.refitted:
+            summary += (f"; it was then fit again on all "
+                        f"{result.metadata['dataset']['served_model_fit_on']} of your samples with a hand")
+        summary += (f"; trained in {result.seconds:.0f} s. Classify, Live and Play now use it, for you alone.")
         found = result.metadata.get("dataset", {}).get("hands_found") or {}
         pairs = [value for value in found.values() if isinstance(value, list) and len(value) == 2]
         if pairs:  # per split: [samples with a hand found, samples]
