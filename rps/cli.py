@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--int8", action="store_true", help="tflite: quantize to int8 (the example images calibrate)")
     export.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     export.add_argument("--out", type=Path, required=True, help="file to write (a folder for saved_model)")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it exists (a folder only if it "
+                                                                 "holds a SavedModel)")
 
     live = command("live", help="label a webcam or a video live, in a window or a written video")
     source = live.add_mutually_exclusive_group()
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = command("show", help="save a grid of sample images per class")
     show.add_argument("--data", type=Path, required=True, help="dataset folder or .zip")
-    show.add_argument("--out", type=Path, required=True, help="picture to write (.png)")
+    show.add_argument("--out", type=Path, required=True, help="picture to write (.png, or .jpg)")
     show.add_argument("--per-class", type=_positive, default=4, help="images per class")
     return parser
 
@@ -276,7 +278,8 @@ def run_export(args) -> None:
         from rps.export import ExportError
 
         raise ExportError("--int8 applies to --format tflite only.")
-    exported = export_model(args.model, args.out, "tflite-int8" if args.int8 else args.format)
+    exported = export_model(args.model, args.out, "tflite-int8" if args.int8 else args.format,
+                            overwrite=args.overwrite)
     print(f"Saved {exported.path} ({exported.format}, {exported.bytes / 2**20:.2f} MiB)")
 
 

@@ -79,12 +79,12 @@ class TrainConfig:
         _check_range("patience", self.patience, 0, 1000)
         _check_range("members", self.members, 1, 10)
         if self.learning_rate is not None and not (0.0 < self.learning_rate <= 1.0):
-            raise ConfigError(f"learning_rate must be in (0, 1], got {self.learning_rate}.")
+            raise ConfigError(f"Learning rate must be above 0 and at most 1, got {self.learning_rate}.")
         if not isinstance(self.skip_unreadable, bool):
-            raise ConfigError(f"skip_unreadable must be true or false, got {self.skip_unreadable!r}.")
+            raise ConfigError(f"Skip unreadable must be true or false, got {self.skip_unreadable!r}.")
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(
-                f"validation_fraction must be between 0 and 1, got {self.validation_fraction}."
+                f"Validation fraction must be between 0 and 1, got {self.validation_fraction}."
             )
 
     def to_dict(self) -> dict:
@@ -103,7 +103,12 @@ class TrainConfig:
 
 def _check_range(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
+        raise ConfigError(f"{_setting(name)} must be a whole number from {low} to {high}, got {value!r}.")
+
+
+def _setting(name: str) -> str:
+    """A setting's name as a person writes it ("image size"), for both the CLI and the app."""
+    return name.replace("_", " ").capitalize()
 
 
 def config_from_form(architecture: str, epochs, batch_size, learning_rate, image_size, augmentation: str,

@@ -98,18 +98,20 @@ def _serving_function(predictor: Predictor):
 
 
 def export_model(model_folder: Path | str | None, out: Path | str, format: str,
-                 representative: Sequence[ImageInput] = EXAMPLES) -> Exported:
+                 representative: Sequence[ImageInput] = EXAMPLES, overwrite: bool = False) -> Exported:
     """Write ``model_folder``'s model (default: the shipped one) to ``out`` as ``format``.
 
     ``out`` is a file for ``tflite``, ``tflite-int8`` and ``onnx``, a folder for
-    ``saved_model``.  Raises ``ExportError`` for an unknown format, a missing converter, or a
-    conversion that fails; ``ModelFileError`` for a model that does not load.
+    ``saved_model``.  An existing ``out`` is replaced only with ``overwrite``, and a folder
+    only when it holds a SavedModel (or nothing).  Raises ``ExportError`` for an unknown
+    format, an ``out`` that exists or cannot be written, a missing converter, or a conversion
+    that fails; ``ModelFileError`` for a model that does not load.
     """
     if format not in FORMATS:
         raise ExportError(f"Unknown format {format!r}: choose one of {', '.join(FORMATS)}.")
     predictor = Predictor(model_folder)
     out = Path(out)
-    _check_output(out, format)
+    _check_output(out, format, overwrite)
     try:
         if format == "saved_model":
             if out.exists():
@@ -146,12 +148,19 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
     return Exported(out, format, len(data))
 
 
-def _check_output(out: Path, format: str) -> None:
-    """``ExportError`` before any conversion when ``out`` cannot be written."""
+def _check_output(out: Path, format: str, overwrite: bool = False) -> None:
+    """``ExportError`` before any conversion when ``out`` cannot be written, or exists and
+    ``overwrite`` is not given, or is a folder that holds something other than a SavedModel."""
     if format != "saved_model" and out.is_dir():
         raise ExportError(f"{out} is a folder: give a file name, such as {out / ('model.' + format.split('-')[0])}.")
     if format == "saved_model" and out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file: a SavedModel is a folder; give a folder name.")
+    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if occupied and format == "saved_model" and not (out / "saved_model.pb").is_file():
+        raise ExportError(f"{out} is a folder with other files in it, not a SavedModel; it was left as it is. "
+                          "Give a new folder name.")
+    if occupied and not overwrite:
+        raise ExportError(f"{out} already exists; give another name, or --overwrite to replace it.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -187,10 +187,10 @@ def finetune(
     artifacts.check_output_folder(out_dir)
     check_per_class(dict(zip(dataset.class_names, dataset.train.counts(len(dataset.class_names)))))
     if not 1 <= epochs <= MAX_EPOCHS:
-        raise ConfigError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {epochs!r}.")
+        raise ConfigError(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, got {epochs!r}.")
     check_features(features)
     if not 0 <= unfreeze_epochs <= 1000:
-        raise ConfigError(f"unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
+        raise ConfigError(f"Unfreeze epochs must be a whole number from 0 to 1000, got {unfreeze_epochs!r}.")
     bundle = load_bundle(base_folder)
     if bundle.input_mode != "hand":
         raise ConfigError("Fine-tuning needs a base model that reads hand keypoints, such as the shipped one.")

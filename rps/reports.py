@@ -53,7 +53,12 @@ def model_summary(metadata: dict) -> str:
             lines.append(f"- {key.replace('_', ' ')}: **{value:.2%}**" if isinstance(value, float)
                          else f"- {key.replace('_', ' ')}: {value}")
     if training:
-        lines.append(f"- Trained {training.get('epochs_run', '?')} epochs on {training.get('device', '?')}"
+        members, run = config.get("members"), training.get("epochs_run")
+        each = ""
+        if isinstance(members, int) and members > 1:  # an ensemble's epochs are counted over its members
+            each = (f" ({members} members x {config['epochs']})" if run == members * config.get("epochs", 0)
+                    else f" (over {members} members)")
+        lines.append(f"- Trained {training.get('epochs_run', '?')} epochs{each} on {training.get('device', '?')}"
                      f" in {training.get('seconds', '?')} s")
     if config:
         lines.append("\n| setting | value |\n|---|---|")

@@ -131,8 +131,8 @@ def test_live_says_no_hand_for_a_covered_lens_after_a_hand():
 
 @pytest.mark.parametrize(
     "epochs, batch, rate, size, message",
-    [(0, 32, None, 96, "epochs"), (5, 0, None, 96, "batch_size"), (5, 32, -1.0, 96, "learning_rate"),
-     (5, 32, None, 7, "image_size"), (5, 32, None, 10000, "image_size")],
+    [(0, 32, None, 96, "Epochs must"), (5, 0, None, 96, "Batch size must"), (5, 32, -1.0, 96, "Learning rate must"),
+     (5, 32, None, 7, "Image size must"), (5, 32, None, 10000, "Image size must")],
 )
 def test_training_parameters_out_of_range(epochs, batch, rate, size, message):
     from rps.errors import ConfigError

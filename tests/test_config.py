@@ -15,17 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"epochs": 0}, "epochs"),
-        ({"batch_size": 0}, "batch_size"),
-        ({"learning_rate": -0.1}, "learning_rate"),
-        ({"learning_rate": 0.0}, "learning_rate"),
-        ({"image_size": 7}, "image_size"),
-        ({"image_size": 10000}, "image_size"),
+        ({"epochs": 0}, "Epochs must be a whole number from 1 to 1000, got 0"),
+        ({"batch_size": 0}, "Batch size must be a whole number"),
+        ({"learning_rate": -0.1}, "Learning rate must be above 0"),
+        ({"learning_rate": 0.0}, "Learning rate must be above 0"),
+        ({"image_size": 7}, "Image size must be a whole number from 32 to 512"),
+        ({"image_size": 10000}, "Image size must be a whole number from 32 to 512"),
         ({"architecture": "resnet"}, "architecture"),
         ({"augmentation": "sparkles"}, "augmentation"),
         ({"augmentation": "robust-no-sparkles"}, "augmentation"),
-        ({"epochs": 2.5}, "epochs"),
-        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"epochs": 2.5}, "Epochs must be a whole number"),
+        ({"validation_fraction": 1.0}, "Validation fraction"),
     ],
 )
 def test_out_of_range_settings_are_refused(changes, message):

@@ -92,3 +92,22 @@ def test_an_output_that_cannot_be_written_is_a_sentence_before_any_conversion(tm
     assert main(["export", "--format", "tflite", "--out", str(blocker / "m.tflite")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: Could not make the folder") and error.count("\n") == 1
+
+
+def test_an_existing_output_is_replaced_only_when_asked_and_a_folder_of_other_files_never(tiny_model, tmp_path,
+                                                                                          capsys):
+    mine = tmp_path / "documents"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for overwrite in (False, True):  # the folder used to be deleted with everything in it
+        with pytest.raises(ExportError, match="not a SavedModel; it was left as it is"):
+            export_model(tiny_model, mine, "saved_model", overwrite=overwrite)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    existing = tmp_path / "tiny.tflite"
+    existing.write_bytes(b"an older export")
+    assert main(["export", "--format", "tflite", "--model", str(tiny_model), "--out", str(existing)]) == 2
+    assert "already exists; give another name, or --overwrite" in capsys.readouterr().err
+    assert existing.read_bytes() == b"an older export"
+    assert main(["export", "--format", "tflite", "--model", str(tiny_model), "--out", str(existing),
+                 "--overwrite"]) == 0
+    assert existing.read_bytes() != b"an older export"

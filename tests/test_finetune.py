@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import write_hand_dataset
+from rps.callbacks import ProgressRecorder
 from rps.cli import main
 from rps.datasets import open_dataset
 from rps.errors import ConfigError, DatasetError
@@ -98,7 +99,7 @@ def test_the_second_stage_trains_the_base_too(hands, tmp_path):
     tuned = Predictor(result.folder).bundle.model
     tuned_kernel = next(weight for weight in tuned.weights if "kernel" in weight.path).numpy()
     assert tuned_kernel.shape == first_kernel.shape and not np.allclose(tuned_kernel, first_kernel)
-    with pytest.raises(ConfigError, match="unfreeze epochs"):
+    with pytest.raises(ConfigError, match="Unfreeze epochs must be a whole number"):
         finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "bad", epochs=1, unfreeze_epochs=-1)
 
 
@@ -119,7 +120,8 @@ def test_the_head_can_read_the_pooled_convolution_features(hands, tmp_path):
 
 def test_the_saved_model_is_fit_again_on_every_sample_after_the_held_out_score(hands, tmp_path):
     dataset = open_dataset(hands)
-    refit = finetune(dataset, SHIPPED_MODEL, tmp_path / "refit", epochs=3)
+    recorder = ProgressRecorder()
+    refit = finetune(dataset, SHIPPED_MODEL, tmp_path / "refit", epochs=3, callbacks=[recorder])
     kept = finetune(dataset, SHIPPED_MODEL, tmp_path / "kept", epochs=3, refit=False)
     # The held-out figure scores the same fit on the first 80% either way (same seed) ...
     assert refit.held_out.accuracy == kept.held_out.accuracy and refit.history == kept.history
@@ -127,6 +129,9 @@ def test_the_saved_model_is_fit_again_on_every_sample_after_the_held_out_score(h
     found = refit.metadata["dataset"]["hands_found"]
     assert refit.metadata["dataset"]["served_model_fit_on"] == found["train"][0] + found["validation"][0]
     assert kept.metadata["dataset"]["served_model_fit_on"] == found["train"][0]
+    # Teach's progress line is told of the second fit, and its curves stay the first fit's.
+    snapshot = recorder.snapshot()
+    assert snapshot.refitting == refit.metadata["dataset"]["served_model_fit_on"] and len(snapshot.history) == 3
     # ... but only the refit saved a model that saw the held-back photos: its weights differ.
     head = [Predictor(run.folder).bundle.model.get_layer("probabilities").get_weights()[0] for run in (refit, kept)]
     assert not np.allclose(head[0], head[1])

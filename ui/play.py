@@ -32,6 +32,9 @@ RULE_TEXT = {
     "markov-1": "the move that beats what you usually play after your last move",
     "markov-2": "the move that beats what you usually play after your last two moves",
 }
+# The history table's column: what each rule read of the player, in a few words.
+RULE_SHORT = {"random": "random", "frequency": "your most frequent move", "markov-1": "your habit after your last move",
+              "markov-2": "your habit after your last two moves"}
 WINNER_TEXT = {"player": "**You win the round!**", "app": "**The app wins the round.**", "draw": "**A draw.**"}
 
 
@@ -86,7 +89,7 @@ def score_text(game: Game) -> str:
 
 
 def history_rows(game: Game) -> list[list[Any]]:
-    return [[index, played.player, played.app, played.winner, played.rule]
+    return [[index, played.player, played.app, played.winner, RULE_SHORT[played.rule]]
             for index, played in enumerate(game.history, 1)][::-1]
 
 
@@ -151,7 +154,7 @@ def build_play_tab(classifier_for: ClassifierFor, players: Players) -> Callable[
                     rounds = gr.Radio([3, 5, 7], value=5, label="Best of")
                     play = gr.Button("Play a round", variant="primary", elem_id="play-round")
                     new = gr.Button("New game")
-                history = gr.Dataframe(headers=["round", "you", "app", "winner", "the app's rule"],
+                history = gr.Dataframe(headers=["round", "you", "app", "winner", "the app went by"],
                                        interactive=False, elem_id="play-history")
 
     def on_frame(frame, request: gr.Request):

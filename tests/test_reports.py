@@ -1,0 +1,26 @@
+"""rps.reports: the Markdown the app shows for a served model."""
+
+from __future__ import annotations
+
+from rps.reports import model_summary
+
+METADATA = {"class_names": ["paper", "rock", "scissors"], "image_size": 64, "architecture": "hand",
+            "input": "hand", "parameters": 1000}
+
+
+def test_an_ensembles_epochs_are_counted_per_member():
+    summary = model_summary({**METADATA, "config": {"epochs": 40, "members": 3},
+                             "training": {"epochs_run": 120, "device": "CPU", "seconds": 438.0}})
+    assert "Trained 120 epochs (3 members x 40) on CPU" in summary
+
+
+def test_an_ensemble_stopped_early_is_not_given_a_per_member_count():
+    summary = model_summary({**METADATA, "config": {"epochs": 40, "members": 3},
+                             "training": {"epochs_run": 97, "device": "CPU", "seconds": 300.0}})
+    assert "Trained 97 epochs (over 3 members) on CPU" in summary
+
+
+def test_a_single_model_says_its_epochs_alone():
+    summary = model_summary({**METADATA, "config": {"epochs": 40, "members": 1},
+                             "training": {"epochs_run": 40, "device": "CPU", "seconds": 100.0}})
+    assert "Trained 40 epochs on CPU" in summary
