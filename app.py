@@ -47,7 +47,11 @@ def create_app(service, policy: TrainingPolicy | None = None, state_dir: Path | 
     state_dir = Path(state_dir or temporary_folder("rps-app-"))
     seen_files = ImageFiles()
     # Teach sessions live outside the state folder: their samples are shown in the page.
-    sessions = sessions or TeachSessions(temporary_folder("rps-teach-"))
+    sessions = sessions if sessions is not None else TeachSessions(temporary_folder("rps-teach-"))
+    # ... and are served from there, not copied into Gradio's cache (where copies would outlive
+    # the visitor by up to an hour): a visitor's samples, thumbnails and downloads go with their
+    # session.  Each session's folder has an unguessable name (uuid4), as cached files do.
+    gr.set_static_paths([sessions.root])
     # Teach fine-tunes from the model that ships with the app (rps.finetune).
     base_model = Path(getattr(service, "bundled_model", SHIPPED_MODEL))
 

@@ -143,14 +143,14 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @contextlib.contextmanager
-def running_app(service, state_dir: Path, policy=None):
+def running_app(service, state_dir: Path, policy=None, sessions=None):
     """The real app (``app.create_app``) around ``service`` on a free loopback port, launched with
     the production options of ``app.launch_options`` (the state folder is not served); every
     client and browser test launches the app through here.  Yields the ``gr.Blocks``; its
     ``local_url`` is the address."""
     import app
 
-    demo = app.create_app(service, policy, state_dir)
+    demo = app.create_app(service, policy, state_dir, sessions=sessions)
     options = {**app.launch_options(state_dir), "server_name": "127.0.0.1", "server_port": None}
     demo.queue().launch(prevent_thread_lock=True, quiet=True, **options)
     try:

@@ -240,8 +240,8 @@ def test_app_refuses_bad_zips_and_keeps_serving(client, tmp_path, case):
 @pytest.mark.parametrize(
     "overrides, message",
     # A negative rate is stopped by the form's own minimum, with Gradio's message.
-    [({"n_epochs": 0}, "epochs"), ({"batch": 0}, "batch_size"), ({"rate": -0.1}, "minimum value 0"),
-     ({"size": 7}, "image_size"), ({"size": 10000}, "image_size")],
+    [({"n_epochs": 0}, "Epochs must"), ({"batch": 0}, "Batch size must"), ({"rate": -0.1}, "minimum value 0"),
+     ({"size": 7}, "Image size must"), ({"size": 10000}, "Image size must")],
 )
 def test_app_refuses_out_of_range_training_settings(client, tmp_path, overrides, message):
     archive = zip_folder(write_kaggle_layout(tmp_path / "ok"), tmp_path / "ok.zip")

@@ -311,3 +311,27 @@ def test_the_teach_tab_promotes_a_personal_model_with_the_train_tabs_permission(
     assert service.served_metadata()["class_names"] == sorted(session.class_names)
     session.forget_model()  # Ann's own copy goes; the promoted one stays and serves
     assert service.classify(hand_variant("paper", 3)).label in session.class_names
+
+
+@pytest.mark.slow
+def test_teach_pages_are_served_from_the_visitors_folder_and_go_with_it(tmp_path):
+    """The gallery's thumbnails are not copied into Gradio's cache, where they would outlive the
+    visitor by up to an hour: they are served from the session's folder, deleted when it ends."""
+    import httpx
+    from gradio_client import Client, handle_file
+
+    from conftest import running_app
+    from test_app import FakeService
+
+    sessions = TeachSessions(tmp_path / "teach")
+    photo = tmp_path / "hand.png"
+    hand_variant("rock", 1).save(photo)
+    with running_app(FakeService(), tmp_path / "state", sessions=sessions) as demo:
+        client = Client(demo.local_url, verbose=False, download_files=False)
+        client.predict("fist, flat", api_name="/teach_classes")
+        _, gallery = client.predict([handle_file(str(photo))], "fist", api_name="/teach_upload")
+        shown = gallery[0]["image"]
+        assert Path(shown["path"]).is_relative_to(sessions.root.resolve())
+        assert httpx.get(shown["url"]).status_code == 200
+        sessions.end(client.session_hash)
+        assert not Path(shown["path"]).exists() and httpx.get(shown["url"]).status_code != 200
