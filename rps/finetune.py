@@ -35,7 +35,7 @@ from rps.config import TrainConfig
 from rps.datasets import Dataset, split_latest
 from rps.devices import describe_device
 from rps.errors import ConfigError, DatasetError, TrainingStopped
-from rps.evaluation import Evaluation, evaluate_prepared
+from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared
 from rps.inference import ModelRunner
 from rps.preprocessing import Preprocessor
 from rps.training import history_rows, prepare_for_fit, prepared_dataset, publish_run, training_record
@@ -126,7 +126,7 @@ def check_features(features: str) -> None:
         raise ConfigError(f"features must be one of {', '.join(FEATURES)}, got {features!r}.")
 
 
-def _fit_head(base: keras.Model, class_count: int, features: str, split, labels: tuple[int, ...],
+def _fit_head(base: keras.Model, class_count: int, features: str, split: PreparedSplit, labels: tuple[int, ...],
               config: TrainConfig, unfreeze_epochs: int, validation_data, callbacks, verbose) -> tuple[keras.Model, list]:
     """A fresh head (seeded by ``config.seed``) fit on ``split``: the head's ``config.epochs``,
     then ``unfreeze_epochs`` with every layer trainable.  Returns the model and each stage's
