@@ -187,7 +187,7 @@ def run_finetune(args) -> None:
         dataset = open_dataset(args.data, unpack_to=Path(unpacked), verify=not args.skip_unreadable)
         print(f"Data: classes {', '.join(dataset.class_names)}; {len(dataset.train)} photos, of which "
               f"the last {HELD_OUT_FRACTION:.0%} of each class in file-name order (at least one) is held back "
-              "to check the model" + ("; the saved model is then fit on all of them" if args.refit else ""))
+              "to check the model")
         result = finetune(dataset, args.base or SHIPPED_MODEL, args.out, epochs=args.epochs, seed=args.seed,
                           verbose=0, unfreeze_epochs=args.unfreeze_epochs, features=args.features,
                           skip_unreadable=args.skip_unreadable, refit=args.refit)

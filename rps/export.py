@@ -114,9 +114,13 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
     _check_output(out, format, overwrite)
     try:
         if format == "saved_model":
+            # Written beside ``out`` and swapped in when complete: a failed export keeps the old one.
+            staging = out.with_name(f".{out.name}.partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            predictor.bundle.model.export(str(staging), format="tf_saved_model", verbose=False)
             if out.exists():
                 shutil.rmtree(out)
-            predictor.bundle.model.export(str(out), format="tf_saved_model", verbose=False)
+            staging.rename(out)
             size = sum(file.stat().st_size for file in out.rglob("*") if file.is_file())
             return Exported(out, format, size)
         if format == "onnx":
@@ -148,18 +152,27 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
     return Exported(out, format, len(data))
 
 
+# What TensorFlow writes in a SavedModel folder: a folder of only these may be replaced.
+SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+
+
 def _check_output(out: Path, format: str, overwrite: bool = False) -> None:
     """``ExportError`` before any conversion when ``out`` cannot be written, or exists and
     ``overwrite`` is not given, or is a folder that holds something other than a SavedModel."""
+    if out.is_symlink():
+        raise ExportError(f"{out} is a link; give the name of a file or folder to write.")
     if format != "saved_model" and out.is_dir():
         raise ExportError(f"{out} is a folder: give a file name, such as {out / ('model.' + format.split('-')[0])}.")
     if format == "saved_model" and out.exists() and not out.is_dir():
         raise ExportError(f"{out} is a file: a SavedModel is a folder; give a folder name.")
-    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
-    if occupied and format == "saved_model" and not (out / "saved_model.pb").is_file():
+    try:
+        entries = {entry.name for entry in out.iterdir()} if out.is_dir() else set()
+    except OSError as error:
+        raise ExportError(f"Could not read the folder {out}: {error.strerror or error}.") from None
+    if entries and not ("saved_model.pb" in entries and entries <= SAVED_MODEL_ENTRIES):
         raise ExportError(f"{out} is a folder with other files in it, not a SavedModel; it was left as it is. "
                           "Give a new folder name.")
-    if occupied and not overwrite:
+    if (out.is_file() or entries) and not overwrite:
         raise ExportError(f"{out} already exists; give another name, or --overwrite to replace it.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -127,10 +127,11 @@ def check_features(features: str) -> None:
 
 
 def _fit_head(base: keras.Model, class_count: int, features: str, split: PreparedSplit, labels: tuple[int, ...],
-              config: TrainConfig, unfreeze_epochs: int, validation_data, callbacks, verbose) -> tuple[keras.Model, list]:
+              config: TrainConfig, unfreeze_epochs: int, validation_data, stop_event: threading.Event, callbacks,
+              verbose) -> tuple[keras.Model, list]:
     """A fresh head (seeded by ``config.seed``) fit on ``split``: the head's ``config.epochs``,
-    then ``unfreeze_epochs`` with every layer trainable.  Returns the model and each stage's
-    ``History``."""
+    then ``unfreeze_epochs`` with every layer trainable (which changes ``base``'s own weights).
+    Returns the model and each stage's ``History``."""
     keras.utils.set_random_seed(config.seed)
     model = build_finetuned(base, class_count, features)
     steps = math.ceil(len(labels) / config.batch_size)
@@ -138,9 +139,10 @@ def _fit_head(base: keras.Model, class_count: int, features: str, split: Prepare
                   loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
     train_data = prepared_dataset(split, labels, config.batch_size, ["keypoints"],
                                   shuffle=True, seed=config.seed, jitter_keypoints=True)
+    callbacks = [StopOnEvent(stop_event), *callbacks]
     histories = [model.fit(train_data, validation_data=validation_data, epochs=config.epochs, verbose=verbose,
                            shuffle=False, callbacks=callbacks)]
-    if unfreeze_epochs and not model.stop_training:
+    if unfreeze_epochs and not stop_event.is_set():
         for layer in model.layers:  # the members' feature models, frozen in the first stage
             layer.trainable = True
         model.compile(optimizer=keras.optimizers.Adam(UNFREEZE_LEARNING_RATE),
@@ -205,9 +207,11 @@ def finetune(
     fit_started = time.monotonic()
     validation_data = (prepared_dataset(prepared.fit_validation, prepared.fit_validation_labels, config.batch_size,
                                         ["keypoints"]) if prepared.fit_validation_labels else None)
+    # An unfrozen stage tunes the base in place: the second fit starts again from the base as loaded.
+    base_weights = bundle.model.get_weights() if unfreeze_epochs else None
     model, histories = _fit_head(bundle.model, len(dataset.class_names), features, prepared.fit_train,
-                                 prepared.fit_train_labels, config, unfreeze_epochs, validation_data,
-                                 [StopOnEvent(stop_event), *callbacks], verbose)
+                                 prepared.fit_train_labels, config, unfreeze_epochs, validation_data, stop_event,
+                                 callbacks, verbose)
     fit_seconds = time.monotonic() - fit_started
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
@@ -218,13 +222,17 @@ def finetune(
         for listener in callbacks:
             if hasattr(listener, "on_refit"):
                 listener.on_refit(len(prepared.fit_train_labels) + len(prepared.fit_validation_labels))
+        if base_weights is not None:
+            bundle.model.set_weights(base_weights)
+        # The caller's callbacks watch the first fit alone: its curves are the ones scored.
         model, _ = _fit_head(bundle.model, len(dataset.class_names), features,
                              prepared.fit_train.joined(prepared.fit_validation),
                              prepared.fit_train_labels + prepared.fit_validation_labels, config, unfreeze_epochs,
-                             None, [StopOnEvent(stop_event)], verbose)
+                             None, stop_event, (), verbose)
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
     rows = [row for stage in histories for row in history_rows(stage)]
+    served_fit_on = len(prepared.fit_train_labels) + (len(prepared.fit_validation_labels) if refitted else 0)
     metadata = {
         "format": artifacts.FORMAT_VERSION,
         "class_names": list(dataset.class_names),
@@ -235,7 +243,7 @@ def finetune(
                                     f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
         "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
-                   "features": features, "seed": seed, "refit": refit,
+                   "features": features, "seed": seed, "refit": refitted,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),
                     "test": 0,
@@ -243,12 +251,16 @@ def finetune(
                     "hands_found": prepared.found, "skipped_unreadable": list(prepared.skipped),
                     # The photos the saved model was fit on (with a hand found): all of them when
                     # refit, else the fit share; the held-out figure is always the fit share's model's.
-                    "served_model_fit_on": len(prepared.fit_train_labels)
-                    + (len(prepared.fit_validation_labels) if refitted else 0)},
-        "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None},
-        # Fine-tuning epochs take hundredths of a second: two digits.
+                    "served_model_fit_on": served_fit_on},
+        "metrics": {"validation_accuracy": held_out.accuracy, "test_accuracy": None,
+                    # What the validation figure scores when it is not this model (rps.reports shows it).
+                    **({"note": f"validation accuracy: the same recipe fit on the first "
+                                f"{1 - HELD_OUT_FRACTION:.0%} of each class; this model was then fit on all "
+                                f"{served_fit_on} samples with a hand"} if refitted else {})},
+        # The first fit's epochs and time (an epoch takes hundredths of a second: two digits); a
+        # refit's total time beside them.
         "training": {**training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),
-                     "seconds_with_refit": round(time.monotonic() - fit_started, 1)},
+                     **({"seconds_with_refit": round(time.monotonic() - fit_started, 1)} if refitted else {})},
     }
     folder = publish_run(out_dir, model, metadata, rows, held_out, None, dataset.class_names,
                          validation_name="held-back samples")

@@ -49,7 +49,9 @@ def model_summary(metadata: dict) -> str:
         else "- Parameters: ?",
     ]
     for key, value in metrics.items():
-        if value is not None:
+        if key == "note":
+            lines.append(f"- ({escape_markdown(value)})")
+        elif value is not None:
             lines.append(f"- {key.replace('_', ' ')}: **{value:.2%}**" if isinstance(value, float)
                          else f"- {key.replace('_', ' ')}: {value}")
     if training:

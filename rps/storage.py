@@ -107,7 +107,8 @@ def zip_folder(folder: Path, downloads: Path, name: str | None = None) -> str:
 
     Written under another name and renamed when complete, so a full disk leaves no truncated
     archive to be served; raises ``OSError`` (the caller reports it).  ``downloads`` should be
-    outside any folder the server refuses to serve; Gradio copies the archive into its cache.
+    outside any folder the server refuses to serve; Gradio copies the archive into its cache
+    unless ``downloads`` is under a static path (Teach's session folders: app.py).
     """
     shutil.rmtree(downloads, ignore_errors=True)
     downloads.mkdir(parents=True)

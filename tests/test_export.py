@@ -45,6 +45,11 @@ def test_saved_model_matches_keras(shipped, tmp_path):
     runner = ExportedRunner(export_model(None, tmp_path / "saved", "saved_model").path)
     for row, expected in zip(rows, keras):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
+    # What TensorFlow wrote is recognised as a SavedModel: replaced when asked, and only then.
+    with pytest.raises(ExportError, match="already exists"):
+        export_model(None, tmp_path / "saved", "saved_model")
+    assert export_model(None, tmp_path / "saved", "saved_model", overwrite=True).bytes > 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["saved"]  # no staging folder left
 
 
 def test_onnx_matches_keras_or_says_what_is_missing(shipped, tmp_path):
@@ -99,9 +104,15 @@ def test_an_existing_output_is_replaced_only_when_asked_and_a_folder_of_other_fi
     mine = tmp_path / "documents"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
+    (mine / "saved_model.pb").write_bytes(b"")  # even beside a SavedModel's own file
     for overwrite in (False, True):  # the folder used to be deleted with everything in it
         with pytest.raises(ExportError, match="not a SavedModel; it was left as it is"):
             export_model(tiny_model, mine, "saved_model", overwrite=overwrite)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    link = tmp_path / "link.tflite"
+    link.symlink_to(mine / "notes.txt")
+    with pytest.raises(ExportError, match="is a link"):
+        export_model(tiny_model, link, "tflite", overwrite=True)
     assert (mine / "notes.txt").read_text() == "keep me"
     existing = tmp_path / "tiny.tflite"
     existing.write_bytes(b"an older export")

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import write_hand_dataset
 from rps.callbacks import ProgressRecorder
@@ -135,3 +136,49 @@ def test_the_saved_model_is_fit_again_on_every_sample_after_the_held_out_score(h
     # ... but only the refit saved a model that saw the held-back photos: its weights differ.
     head = [Predictor(run.folder).bundle.model.get_layer("probabilities").get_weights()[0] for run in (refit, kept)]
     assert not np.allclose(head[0], head[1])
+
+
+def test_a_stop_during_the_second_fit_saves_nothing(hands, tmp_path):
+    import threading
+
+    from rps.errors import TrainingStopped
+
+    stop = threading.Event()
+
+    class StopWhenRefitting(ProgressRecorder):
+        def on_refit(self, samples):
+            stop.set()
+
+    with pytest.raises(TrainingStopped):
+        finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "run", epochs=2, callbacks=[StopWhenRefitting()],
+                 stop_event=stop)
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_second_fit_when_no_held_back_sample_shows_a_hand(hands, tmp_path):
+    blanks = tmp_path / "blanks"
+    shutil.copytree(hands, blanks)
+    for folder in blanks.iterdir():  # the latest sample of each class, the one held back, is a blank wall
+        Image.new("RGB", (96, 96), (200, 200, 200)).save(folder / "zzz-wall.png")
+    result = finetune(open_dataset(blanks), SHIPPED_MODEL, tmp_path / "run", epochs=2)
+    assert not result.refitted and result.held_out.count == 3 and result.held_out.accuracy == 0.0
+    found = result.metadata["dataset"]["hands_found"]
+    assert found["validation"][0] == 0 and result.metadata["dataset"]["served_model_fit_on"] == found["train"][0]
+    assert result.metadata["config"]["refit"] is False and "note" not in result.metadata["metrics"]
+
+
+def test_the_second_fit_starts_from_the_base_as_loaded_after_an_unfrozen_stage(hands, tmp_path, monkeypatch):
+    import rps.finetune
+
+    seen = []
+    original = rps.finetune._fit_head
+
+    def recording(base, *args, **kwargs):
+        seen.append([weight.copy() for weight in base.get_weights()])
+        return original(base, *args, **kwargs)
+
+    monkeypatch.setattr(rps.finetune, "_fit_head", recording)
+    result = finetune(open_dataset(hands), SHIPPED_MODEL, tmp_path / "run", epochs=1, unfreeze_epochs=1)
+    assert result.refitted and len(seen) == 2
+    for first, second in zip(*seen):  # the first fit's unfrozen stage tuned the base in place
+        np.testing.assert_array_equal(first, second)

@@ -35,12 +35,17 @@ def test_a_round_counts_down_reads_the_move_and_scores():
     assert [view.countdown for view in views[:4]] == [f"# {word}" for word in play.COUNTDOWN]
     assert "You played **rock**" in views[-1].result and "random" in views[-1].result
     assert sum(player.game.score.values()) == 1 and len(views[-1].history) == 1
-    assert views[-1].history[0][-1] == "random"  # in words, not the rule's code name
 
 
-def test_the_history_names_each_rule_in_words():
-    assert set(play.RULE_SHORT) == set(play.RULE_TEXT)
-    assert not any("markov" in words for words in play.RULE_SHORT.values())
+def test_the_history_names_each_rule_in_words_not_by_its_code_name():
+    game = play.Game(5)
+    for move in ("rock", "rock", "paper", "rock"):  # random, then frequency, then the Markov rules
+        game.play(move)
+    rules = [played.rule for played in game.history]
+    assert {"frequency", "markov-1"} <= set(rules)
+    shown = [row[-1] for row in play.history_rows(game)][::-1]  # the table lists the newest first
+    assert shown == [play.RULE_SHORT[rule] for rule in rules]
+    assert not any("markov" in words for words in shown) and "your most frequent move" in shown
 
 
 def test_no_hand_around_shoot_asks_again_and_keeps_the_apps_move():

@@ -24,3 +24,12 @@ def test_a_single_model_says_its_epochs_alone():
     summary = model_summary({**METADATA, "config": {"epochs": 40, "members": 1},
                              "training": {"epochs_run": 40, "device": "CPU", "seconds": 100.0}})
     assert "Trained 40 epochs on CPU" in summary
+
+
+def test_a_note_on_what_the_validation_figure_scores_is_shown_beside_it():
+    note = "validation accuracy: the same recipe fit on the first 80% of each class"
+    summary = model_summary({**METADATA, "metrics": {"validation_accuracy": 0.9, "test_accuracy": None,
+                                                     "note": note}})
+    lines = summary.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith("- validation accuracy: **90.00%**"))
+    assert lines[index + 1] == f"- ({note})"

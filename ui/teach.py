@@ -19,7 +19,7 @@ from rps.errors import DatasetError, RpsError
 from rps.finetune import DEFAULT_EPOCHS, HELD_OUT_FRACTION, MAX_EPOCHS, MIN_PER_CLASS
 from rps.policy import TrainingPolicy
 from rps.reports import escape_markdown
-from rps.storage import read_picture, zip_folder
+from rps.storage import zip_folder
 from rps.teach import MAX_CLASSES, MAX_SAMPLES_PER_CLASS, TeachSession, TeachSessions, parse_class_names
 from ui.inputs import WEBCAM, LiveFrameInput, calling, user_error
 from ui.model import Promotion, admin_token_box, promotion_controls
@@ -298,7 +298,9 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         archive = zip_folder(result.folder, downloads(session, "model"), "my-model")
         yield {progress: f"Trained in {result.seconds:.0f} s.", results: summary,
                loss_plot: curves_frame(result.history, "loss"), accuracy_plot: curves_frame(result.history, "accuracy"),
-               confusion: read_picture(result.folder / "confusion.png"), model_zip: archive,
+               # A path in the session's folder (served from there; app.py), not pixels that Gradio
+               # would copy into its cache to outlive the visitor.
+               confusion: _existing(result.folder / "confusion.png"), model_zip: archive,
                promotion.run_id: result.folder.name, promotion.ask: gr.update(interactive=True)}
 
     def use_shared(request: gr.Request):
@@ -344,6 +346,10 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
     forget.click(use_shared, None, [results, model_zip, promotion.run_id, promotion.ask], api_name="teach_forget")
     download_samples.click(samples_archive, None, samples_zip, api_name="teach_samples")
     return TeachTab(promotion, end_session)
+
+
+def _existing(path: Path) -> str | None:
+    return str(path) if path.is_file() else None
 
 
 def _raise(error: Exception):
