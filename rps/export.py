@@ -191,6 +191,7 @@ def _export_onnx(predictor: Predictor, out: Path) -> Exported:
 
     function = _serving_function(predictor)
     model, _ = tf2onnx.convert.from_function(function, input_signature=_signature(predictor), opset=17)
+    _rename_output(model, "probabilities")  # tf2onnx names it after the traced graph's "Identity:0"
     # What a reader of the file needs to use its output (as model.json says it), in the
     # model's own metadata: onnxruntime's ``get_modelmeta().custom_metadata_map``.
     onnx.helper.set_model_props(model, {"class_names": json.dumps(predictor.class_names),
@@ -201,6 +202,15 @@ def _export_onnx(predictor: Predictor, out: Path) -> Exported:
         onnx.save(model, str(staging))
         shutil.move(staging, out)
     return Exported(out, "onnx", out.stat().st_size)
+
+
+def _rename_output(model, name: str) -> None:
+    """The ONNX graph's single output renamed ``name``, wherever a node writes or reads it."""
+    old = model.graph.output[0].name
+    for node in model.graph.node:
+        node.output[:] = [name if output == old else output for output in node.output]
+        node.input[:] = [name if given == old else given for given in node.input]
+    model.graph.output[0].name = name
 
 
 class ExportedRunner:

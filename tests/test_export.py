@@ -66,6 +66,7 @@ def test_onnx_matches_keras_or_says_what_is_missing(shipped, tmp_path):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
     metadata = runner._session.get_modelmeta().custom_metadata_map  # what a reader needs to name the output
     assert json.loads(metadata["class_names"]) == ["paper", "rock", "scissors"] and metadata["input"] == "hand"
+    assert [output.name for output in runner._session.get_outputs()] == ["probabilities"]
 
 
 def test_a_whole_photo_model_exports_with_pixels(tiny_model, tmp_path):
