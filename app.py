@@ -10,6 +10,7 @@ operator's choice (``rps.policy``: ``RPS_TRAINING``, ``RPS_ADMIN_TOKEN``).
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -109,8 +110,20 @@ def launch_options(state_dir: Path) -> dict:
     }
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (how a Space, a container or a service manager stops the app) stops it as Ctrl-C
+    does: Gradio closes the server and the process exits normally, so the visitors' Teach
+    folders and the downloads go with it (``rps.storage.temporary_folder``).  Python's default
+    for SIGTERM ends the process without running its exit handlers, and left them on disk."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 if __name__ == "__main__":
+    stop_on_sigterm()
     app, state = build_from_environment()
     # One line instead of TensorFlow's device probing (silenced above): what runs, and where.
     print(f"rps: training device {describe_device()}; state folder {state}", flush=True)
-    app.queue(default_concurrency_limit=8).launch(**launch_options(state))
+    try:
+        app.queue(default_concurrency_limit=8).launch(**launch_options(state))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a normal stop, and the exit handlers run
+        app.close()

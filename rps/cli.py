@@ -33,7 +33,8 @@ class _DefaultsShown(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.required or action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+        if (action.required or action.nargs == 0 or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text):  # a flag's default is its absence
             return text
         return f"{text} (default: {action.default})"
 
@@ -93,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "classifier, or the last convolution block's pooled maps")
     finetune.add_argument("--seed", type=int, default=42, help="initial weights and shuffling")
     finetune.add_argument("--no-refit", dest="refit", action="store_false",
-                          help="save the model fit without the held-back photos, instead of fitting it again "
-                               "on all of them once they are scored (about half the time)")
+                          help="save the model fit without the held-back photos (about half the fitting time); "
+                               "by default it is fit again on all photos once those are scored")
     finetune.add_argument("--skip-unreadable", action="store_true",
                           help="leave out files that cannot be decoded (listed in model.json) instead of stopping")
     finetune.add_argument("--out", type=Path, required=True, help="run folder to write")

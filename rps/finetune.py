@@ -256,7 +256,7 @@ def finetune(
                     # What the validation figure scores when it is not this model (rps.reports shows it).
                     **({"note": f"validation accuracy: the same recipe fit on the first "
                                 f"{1 - HELD_OUT_FRACTION:.0%} of each class; this model was then fit on all "
-                                f"{served_fit_on} samples with a hand"} if refitted else {})},
+                                f"{served_fit_on} photos with a hand"} if refitted else {})},
         # The first fit's epochs and time (an epoch takes hundredths of a second: two digits); a
         # refit's total time beside them.
         "training": {**training_record(len(rows), fit_seconds, describe_device(), per_epoch_digits=2),

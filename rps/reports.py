@@ -60,8 +60,10 @@ def model_summary(metadata: dict) -> str:
         if isinstance(members, int) and members > 1:  # an ensemble's epochs are counted over its members
             each = (f" ({members} members x {config['epochs']})" if run == members * config.get("epochs", 0)
                     else f" (over {members} members)")
+        refit = (f", then fit again on all its photos: {training['seconds_with_refit']} s in all"
+                 if "seconds_with_refit" in training else "")
         lines.append(f"- Trained {training.get('epochs_run', '?')} epochs{each} on {training.get('device', '?')}"
-                     f" in {training.get('seconds', '?')} s")
+                     f" in {training.get('seconds', '?')} s{refit}")
     if config:
         lines.append("\n| setting | value |\n|---|---|")
         lines.extend(f"| {key} | {escape_markdown(value)} |" for key, value in config.items() if value is not None)

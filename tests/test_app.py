@@ -380,10 +380,13 @@ def test_the_state_folder_is_not_served(launched):
 
 
 @pytest.mark.slow  # a subprocess starts Python and TensorFlow
-def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
+def test_start_up_names_the_device_and_sigterm_leaves_no_visitor_files(tmp_path):
     """``python app.py`` on a machine without a GPU: one line names the device, and none of
-    TensorFlow's CUDA probing ("failed call to cuInit") reaches the log."""
+    TensorFlow's CUDA probing ("failed call to cuInit") reaches the log.  Stopped by SIGTERM,
+    as a Space stops it, it exits normally and removes its temporary folders (the visitors'
+    Teach samples among them); Python's default for SIGTERM used to leave them."""
     import os
+    import signal
     import socket
     import subprocess
     import sys
@@ -391,7 +394,10 @@ def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    environ = {**os.environ, "RPS_STATE_DIR": str(tmp_path / "state"), "GRADIO_SERVER_PORT": str(port)}
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environ = {**os.environ, "RPS_STATE_DIR": str(tmp_path / "state"), "GRADIO_SERVER_PORT": str(port),
+               "TMPDIR": str(temporary)}
     environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
     process = subprocess.Popen([sys.executable, "app.py"], cwd=Path(app.__file__).parent, env=environ,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -405,6 +411,9 @@ def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
             lines.append(line)
             if "Running on" in line:
                 break
+        made = sorted(path.name.split("-")[1] for path in temporary.glob("rps-*"))
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
     finally:
         process.kill()
         process.wait()
@@ -412,6 +421,8 @@ def test_start_up_prints_the_device_and_no_cuda_errors(tmp_path):
     assert "Running on" in log, log
     assert "training device" in log
     assert "cuInit" not in log and "CUDA" not in log, log
+    assert "teach" in made and process.returncode == 0
+    assert not list(temporary.glob("rps-*")), list(temporary.iterdir())
 
 
 def test_concurrent_uploads_of_the_same_photo_all_succeed(launched):

@@ -168,7 +168,7 @@ def test_training_curves_grow_in_the_browser(page, tmp_path, slow_epochs):
     page.locator("#dataset-zip input[type=file]").set_input_files(str(archive))
     page.get_by_label("Epochs", exact=True).fill("4")
     page.get_by_label("Batch size", exact=True).fill("8")
-    page.get_by_label("Input size (pixels)").fill("32")
+    page.get_by_label("Image size (pixels)").fill("32")
     for label, choice in (("Architecture", "baseline"), ("Augmentation", "none")):
         box = page.get_by_role("combobox", name=label)
         box.click()

@@ -159,3 +159,11 @@ def test_train_accepts_the_ablation_recipes():
 
     args = build_parser().parse_args(["train", "--data", "d", "--augmentation", "robust-no-blur"])
     assert args.augmentation == "robust-no-blur"
+
+
+def test_a_flags_help_gives_no_default_that_reads_backwards(capsys):
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    refit = text[text.index("--no-refit"):]
+    assert "fit again on all photos" in refit and "(default: True)" not in refit[:300]

@@ -20,6 +20,12 @@ def test_an_ensemble_stopped_early_is_not_given_a_per_member_count():
     assert "Trained 97 epochs (over 3 members) on CPU" in summary
 
 
+def test_a_refit_models_time_includes_its_second_fit():
+    summary = model_summary({**METADATA, "config": {"epochs": 5, "refit": True},
+                             "training": {"epochs_run": 5, "device": "CPU", "seconds": 3.7, "seconds_with_refit": 6.7}})
+    assert "Trained 5 epochs on CPU in 3.7 s, then fit again on all its photos: 6.7 s in all" in summary
+
+
 def test_a_single_model_says_its_epochs_alone():
     summary = model_summary({**METADATA, "config": {"epochs": 40, "members": 1},
                              "training": {"epochs_run": 40, "device": "CPU", "seconds": 100.0}})

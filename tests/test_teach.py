@@ -213,6 +213,8 @@ def test_epochs_and_early_downloads_are_sentences(tmp_path):
     for bad in (None, 0, -3, 1001, 2.5):
         with pytest.raises(gr.Error, match="whole number from 1 to 1000"):
             tab.checked_epochs(bad)
+    with pytest.raises(gr.Error, match="from 1 to 1000, got 2.5"):  # as the Train tab's settings say it
+        tab.checked_epochs(2.5)
     sessions = TeachSessions(tmp_path / "teach")
     tab.set_classes(sessions, "open, fist", visitor("ann"))
     with pytest.warns(UserWarning, match="at least 3"):  # a warning: no "Error" badge left on the file box

@@ -159,7 +159,8 @@ def downloads(session: TeachSession, what: str) -> Path:
 def checked_epochs(value) -> int:
     """The Epochs box's value as a whole number, or a sentence for the page."""
     if value is None or not 1 <= value <= MAX_EPOCHS or value != int(value):
-        raise user_error(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}.")
+        got = "" if value is None else f", got {value:g}"
+        raise user_error(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}{got}.")
     return int(value)
 
 
@@ -294,7 +295,9 @@ def build_teach_tab(sessions: TeachSessions, base_folder: Callable[[], Path], po
         if pairs:  # per split: [samples with a hand found, samples]
             hands, samples = sum(pair[0] for pair in pairs), sum(pair[1] for pair in pairs)
             summary += f" A hand was found in {hands} of your {samples} samples"
-            summary += "." if hands == samples else "; the others were left out (show the whole hand)."
+            left_out = samples - hands
+            summary += ("." if not left_out else f"; the {'other was' if left_out == 1 else f'other {left_out} were'} "
+                        "left out (show the whole hand).")
         archive = zip_folder(result.folder, downloads(session, "model"), "my-model")
         yield {progress: f"Trained in {result.seconds:.0f} s.", results: summary,
                loss_plot: curves_frame(result.history, "loss"), accuracy_plot: curves_frame(result.history, "accuracy"),

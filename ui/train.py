@@ -81,12 +81,12 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
                 batch_size = gr.Number(defaults.batch_size, label="Batch size", precision=0)
                 learning_rate = gr.Number(ARCHITECTURES[defaults.architecture].learning_rate,
                                           label="Learning rate", minimum=0)
-                image_size = gr.Number(defaults.image_size, label="Input size (pixels)", precision=0)
+                image_size = gr.Number(defaults.image_size, label="Image size (pixels)", precision=0)
                 augmentation = gr.Dropdown(list(RECIPES), value=defaults.augmentation, label="Augmentation")
                 input_kind = gr.Radio([("The hand, found first", "hand"), ("The whole photo", "image")],
                                       value=defaults.input, label="What the model sees",
                                       info="Whole photos for gestures that are not hands")
-                members = gr.Number(defaults.members, label="Models averaged (an ensemble)", precision=0,
+                members = gr.Number(defaults.members, label="Members (models averaged, an ensemble)", precision=0,
                                     info="Each trains in turn from its own seed; the shipped model averages 3")
                 skip_unreadable = gr.Checkbox(False, label="Skip unreadable files",
                                               info="Leave out files that cannot be decoded (listed with "
