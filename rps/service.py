@@ -175,11 +175,14 @@ class ModelService:
         """Copy a finished run made elsewhere (a personal model of the Teach tab) into this
         server's runs, so ``promote`` can serve it and it outlives its maker's session.
 
-        Returns its new run id.  Raises ``ModelFileError`` when ``folder`` has no model that
-        loads, or the copy cannot be written (nothing is left behind then).
+        Returns its run id here: the folder's own name when that is a run id not yet taken (so
+        the page that named the run names the one served), else a new one.  Raises
+        ``ModelFileError`` when ``folder`` has no model that loads, or the copy cannot be
+        written (nothing is left behind then).
         """
         Predictor(folder)  # refuses a folder without a loadable, described model
-        run_id = new_run_id()
+        name = Path(folder).name
+        run_id = name if _RUN_ID.match(name) and not (self.runs_dir / name).exists() else new_run_id()
         target = self.runs_dir / run_id
         try:
             shutil.copytree(folder, target)

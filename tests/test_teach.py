@@ -261,6 +261,8 @@ def test_a_personal_model_is_promoted_through_the_service(taught, tmp_path):
     _, session = taught
     service = ModelService(tmp_path / "state")
     run_id = service.adopt_run(session.result.folder)
+    assert run_id == session.result.folder.name  # the id the Teach tab showed is the one served
+    assert service.adopt_run(session.result.folder) not in (run_id, None)  # a second copy: a new id
     service.promote(run_id)
     assert service.served_metadata()["class_names"] == sorted(session.class_names)
     assert service.classify(hand_variant("paper", 3)).label in session.class_names
