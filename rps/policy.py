@@ -19,13 +19,16 @@ from rps.errors import NotAllowed
 class TrainingPolicy:
     enabled: bool
     admin_token: str | None = None
+    # A public deployment (a Space): without an admin token, only the page that started a
+    # training may stop it (``may_stop``); on your own machine every page is yours.
+    shared: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "TrainingPolicy":
         setting = environ.get("RPS_TRAINING", "").strip().lower()
         on_space = bool(environ.get("SPACE_ID"))
         enabled = setting in ("on", "1", "true", "yes") or (not setting and not on_space)
-        return cls(enabled, environ.get("RPS_ADMIN_TOKEN") or None)
+        return cls(enabled, environ.get("RPS_ADMIN_TOKEN") or None, on_space)
 
     def describe(self) -> str:
         """One Markdown sentence for the Train tab."""
@@ -34,6 +37,9 @@ class TrainingPolicy:
                     "other users). The owner can enable it with the `RPS_TRAINING=on` setting.")
         if self.admin_token:
             return "Training is **on for admins**: enter the admin token to start one."
+        if self.shared:
+            return ("Training is **on**. One training runs at a time for everyone; only the page that "
+                    "started it can stop it.")
         return "Training is **on**. One training runs at a time for everyone."
 
     def check(self, token: str | None, action: str = "Training") -> None:
@@ -45,3 +51,11 @@ class TrainingPolicy:
         if self.admin_token and not hmac.compare_digest((token or "").encode(), self.admin_token.encode()):
             raise NotAllowed(f"{action} needs the admin token of this deployment: enter it in the Admin token "
                              "box of the Train tab (or of the Teach tab, for a personal model).")
+
+    def may_stop(self, token: str | None, started_by: str | None, asking: str | None) -> None:
+        """Raises ``NotAllowed`` unless the page ``asking`` (a session) may stop the training
+        that ``started_by`` started: anyone allowed to train (``check``), and on a shared
+        deployment without an admin token, only the page that started it."""
+        self.check(token, "Stopping a training")
+        if self.shared and not self.admin_token and started_by is not None and started_by != asking:
+            raise NotAllowed("Only the page that started this training can stop it.")

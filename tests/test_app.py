@@ -151,6 +151,55 @@ def test_training_parameters_out_of_range(epochs, batch, rate, size, message):
 def test_training_policy_from_environment(environ, enabled, token):
     policy = TrainingPolicy.from_environment(environ)
     assert policy.enabled is enabled and policy.admin_token == token
+    assert policy.shared is ("SPACE_ID" in environ)
+
+
+def test_on_a_shared_deployment_without_a_token_only_the_starting_page_stops_a_training():
+    shared = TrainingPolicy(True, None, shared=True)
+    with pytest.raises(NotAllowed, match="Only the page that started this training can stop it"):
+        shared.may_stop(None, "ann", "bob")
+    shared.may_stop(None, "ann", "ann")
+    TrainingPolicy(True).may_stop(None, "ann", "bob")  # your own machine: every page is yours
+    TrainingPolicy(True, "secret", shared=True).may_stop("secret", "ann", "bob")  # an admin may
+    with pytest.raises(NotAllowed, match="admin token"):
+        TrainingPolicy(True, "secret", shared=True).may_stop(None, "ann", "ann")
+
+
+def test_the_stop_button_asks_the_policy_with_the_page_that_started_the_run(tmp_path):
+    """The Train tab's handlers: Ann's page starts a training; Bob's page cannot stop it on a
+    Space without an admin token; Ann's can."""
+    from types import SimpleNamespace
+
+    from rps.callbacks import ProgressSnapshot
+
+    class Running(FakeService):
+        def __init__(self):
+            super().__init__()
+            self.job, self.stopped = None, False
+
+        def start_training(self, source, config):
+            self.job = SimpleNamespace(run_id="20260101-000000-abcdef", status="running", done=False, message="",
+                                       device="CPU", dataset_description="", config=config,
+                                       progress=lambda: ProgressSnapshot())
+            return self.job
+
+        def stop_training(self):
+            self.stopped = True
+            return True
+
+    service = Running()
+    zipped = zip_folder(write_kaggle_layout(tmp_path / "data"), tmp_path / "data.zip")
+    demo = app.create_app(service, TrainingPolicy(True, None, shared=True), tmp_path / "state")
+    train = next(fn.fn for fn in demo.fns.values() if fn.api_name == "train")
+    stop = next(fn.fn for fn in demo.fns.values() if fn.api_name == "stop_training")
+    ann, bob = SimpleNamespace(session_hash="ann"), SimpleNamespace(session_hash="bob")
+    updates = train("Upload a .zip", zipped, None, None, "compact", 1, 8, None, 32, "none", "image", False, 1,
+                    request=ann)
+    next(updates), next(updates)  # "Preparing data", then the first progress line: the run has started
+    with pytest.raises(gr.Error, match="Only the page that started this training"):
+        stop(None, request=bob)
+    assert not service.stopped
+    assert stop(None, request=ann) == "Stopping…" and service.stopped
 
 
 def test_training_policy_checks_the_token():

@@ -106,8 +106,11 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
         download = gr.File(label="Trained model (.zip)", interactive=False)
         promotion = promotion_controls(token)
 
+    started_by: dict[str, str] = {}  # run id -> the session (page) that started it; the latest only
+
     def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
-                     size, augment, input_mode="hand", skip_files=False, n_members=1):
+                     size, augment, input_mode="hand", skip_files=False, n_members=1,
+                     request: gr.Request | None = None):
         """Yields updates keyed by component: progress, curves, then the results."""
         calling("Starting the training", policy.check, token_text)
         config = calling("Reading the settings", config_from_form, arch, n_epochs, batch, rate, size, augment,
@@ -118,6 +121,8 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
             data = calling("Opening the training data", resolve_training_data, service, state_dir, source_kind,
                            upload_path, folder)
             job = calling("Opening the training data", service.start_training, data, config)
+            started_by.clear()
+            started_by[job.run_id] = request.session_hash if request else None
         except gr.Error:
             yield {progress: ""}  # not "Preparing data" beside the error
             raise
@@ -150,8 +155,10 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
                confusion: read_picture(run_folder / "confusion.png"), curves: read_picture(run_folder / "curves.png"),
                download: archive, promotion.run_id: job.run_id, promotion.ask: gr.update(interactive=True)}
 
-    def stop_training(token_text):
-        calling("Stopping the training", policy.check, token_text)
+    def stop_training(token_text, request: gr.Request | None = None):
+        job = getattr(service, "job", None)
+        starter = started_by.get(job.run_id) if job is not None else None
+        calling("Stopping the training", policy.may_stop, token_text, starter, request.session_hash if request else None)
         return "Stopping…" if service.stop_training() else "No training is running."
 
     architecture.change(lambda name: ARCHITECTURES[name].learning_rate, architecture, learning_rate,
