@@ -8,7 +8,9 @@ before its ``probabilities`` layer instead: docs/teach.md measures both).  A new
 (dropout, an L2 softmax layer) learns the user's classes on those features, with keypoint
 jitter, for ``epochs`` epochs; the last share of each class in file-name order (capture order
 in Teach) is held out and scored at the end (``rps.datasets.split_latest``: consecutive webcam
-frames are near copies, so a random share would score copies of the fit frames).  This is
+frames are near copies, so a random share would score copies of the fit frames); then, by
+default, a fresh head is fit on every sample and saved (``refit``: the user's newest samples
+are the ones most like what the camera shows next; docs/teach.md measures both).  This is
 transfer learning with a frozen backbone, the recipe of Teachable Machine and MediaPipe Model
 Maker, here on a skeleton CNN: a few dozen photos train in seconds on a CPU.
 
