@@ -222,7 +222,7 @@ def card(metadata: dict, sha: str) -> str:
         "or `rps predict hand.jpg`, or `python app.py` for the web app. `prediction.label` is None, "
         "with `prediction.reason` \"no hand\" or \"too dark\", when the pipeline declines the photo.",
         "",
-        "Elsewhere: `rps export --format tflite|onnx|saved_model [--int8]` writes the CNN alone, whose input is the hand's 21 keypoints (float32, 1 x 21 x 3) after MediaPipe's hand landmarker and `rps.hands`' alignment; `rps live` labels a webcam or a video on the desktop.",
+        "Elsewhere: `rps export --format tflite|onnx|saved_model [--int8]` writes the CNN alone, whose input is the hand's 21 keypoints (float32, 1 x 21 x 3) after MediaPipe's hand landmarker and `rps.hands`' alignment, and whose output is the probabilities in the order of the class names that each file carries in its own metadata; `rps live` labels a webcam or a video on the desktop.",
         "",
         "## Measured figures",
     ]

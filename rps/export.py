@@ -14,9 +14,13 @@ Whole-photo models take float32 (1, size, size, 3) pixels in 0..255.  The output
   rendering (``KeypointHeatmaps``: exponentials of squared distances on a grid) stays float:
   quantized to 8 bits it erased the skeleton, and every example was read as one class.
 - ``onnx``: through tf2onnx, when it is installed (``pip install tf2onnx onnxruntime``); else
-  ``ExportError`` says so.  The file's metadata holds the class names (JSON), the crop size and
-  the input (``model.json``'s ``class_names``, ``image_size``, ``input``).
+  ``ExportError`` says so.  The output is named ``probabilities``.
 - ``saved_model``: Keras' ``model.export`` (serving endpoint ``serve``).
+
+Every file says how to read its output: the class names (JSON), the crop size and the input
+(``model.json``'s ``class_names``, ``image_size``, ``input``) are in the ONNX model's metadata
+properties, in the TFLite flatbuffer's metadata entries of those names, and in a SavedModel's
+``assets/rps.json``.  ``ExportedRunner(path).metadata`` reads them back from any of the three.
 
 Parity with Keras on the example images is measured by ``python -m bench.export`` and tested.
 """
@@ -118,6 +122,8 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
             staging = out.with_name(f".{out.name}.partial")
             shutil.rmtree(staging, ignore_errors=True)
             predictor.bundle.model.export(str(staging), format="tf_saved_model", verbose=False)
+            (staging / "assets").mkdir(exist_ok=True)
+            (staging / "assets" / SAVED_MODEL_DESCRIPTION).write_text(json.dumps(_description(predictor)))
             if out.exists():
                 shutil.rmtree(out)
             staging.rename(out)
@@ -143,6 +149,7 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
         raise
     except Exception as error:  # a converter's own failure, as a sentence
         raise ExportError(f"Exporting to {format} failed: {type(error).__name__}: {str(error)[:300]}") from None
+    data = _with_tflite_metadata(data, _description(predictor))
     try:
         staging = out.with_name(f".{out.name}.partial")
         staging.write_bytes(data)
@@ -194,14 +201,50 @@ def _export_onnx(predictor: Predictor, out: Path) -> Exported:
     _rename_output(model, "probabilities")  # tf2onnx names it after the traced graph's "Identity:0"
     # What a reader of the file needs to use its output (as model.json says it), in the
     # model's own metadata: onnxruntime's ``get_modelmeta().custom_metadata_map``.
-    onnx.helper.set_model_props(model, {"class_names": json.dumps(predictor.class_names),
-                                        "image_size": str(predictor.bundle.image_size),
-                                        "input": predictor.bundle.input_mode})
+    onnx.helper.set_model_props(model, _description(predictor))
     with tempfile.TemporaryDirectory() as scratch:
         staging = Path(scratch) / "model.onnx"
         onnx.save(model, str(staging))
         shutil.move(staging, out)
     return Exported(out, "onnx", out.stat().st_size)
+
+
+SAVED_MODEL_DESCRIPTION = "rps.json"
+
+
+def _description(predictor: Predictor) -> dict[str, str]:
+    """What a reader of an exported file needs to use its output, as strings."""
+    return {"class_names": json.dumps(predictor.class_names), "image_size": str(predictor.bundle.image_size),
+            "input": predictor.bundle.input_mode}
+
+
+def _with_tflite_metadata(data: bytes, entries: dict[str, str]) -> bytes:
+    """The TFLite flatbuffer ``data`` with one metadata entry (a named buffer) per item."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    schema = flatbuffer_utils.schema_fb
+    model.metadata = list(model.metadata or [])
+    for name, value in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(value.encode(), np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = name, len(model.buffers) - 1
+        model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _tflite_metadata(path: Path) -> dict[str, str]:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    found = {}
+    for entry in model.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if name in ("class_names", "image_size", "input"):
+            found[name] = bytes(model.buffers[entry.buffer].data).decode()
+    return found
 
 
 def _rename_output(model, name: str) -> None:
@@ -232,6 +275,15 @@ class ExportedRunner:
         else:
             self._saved = tf.saved_model.load(str(self.path))
             self.kind = "saved_model"
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The file's own description: ``class_names`` (JSON), ``image_size``, ``input``."""
+        if self.kind == "tflite":
+            return _tflite_metadata(self.path)
+        if self.kind == "onnx":
+            return dict(self._session.get_modelmeta().custom_metadata_map)
+        return json.loads((self.path / "assets" / SAVED_MODEL_DESCRIPTION).read_text())
 
     def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         if self.kind == "tflite":

@@ -14,6 +14,9 @@ from rps.prediction import Predictor
 pytestmark = pytest.mark.slow  # conversions take seconds each
 
 
+SHIPPED_DESCRIPTION = {"class_names": '["paper", "rock", "scissors"]', "image_size": "64", "input": "hand"}
+
+
 @pytest.fixture(scope="module")
 def shipped():
     predictor = Predictor()
@@ -29,6 +32,7 @@ def test_tflite_float_matches_keras(shipped, tmp_path):
     runner = ExportedRunner(exported.path)
     for row, expected in zip(rows, keras):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
+    assert runner.metadata == SHIPPED_DESCRIPTION  # the file names its classes
 
 
 def test_tflite_int8_keeps_the_top_class_and_is_smaller(shipped, tmp_path):
@@ -38,6 +42,7 @@ def test_tflite_int8_keeps_the_top_class_and_is_smaller(shipped, tmp_path):
     assert small.bytes < full.bytes / 2
     runner = ExportedRunner(small.path)
     assert [int(np.argmax(runner.run(row))) for row in rows] == [int(np.argmax(k)) for k in keras]
+    assert runner.metadata == SHIPPED_DESCRIPTION
 
 
 def test_saved_model_matches_keras(shipped, tmp_path):
@@ -45,6 +50,7 @@ def test_saved_model_matches_keras(shipped, tmp_path):
     runner = ExportedRunner(export_model(None, tmp_path / "saved", "saved_model").path)
     for row, expected in zip(rows, keras):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
+    assert runner.metadata == SHIPPED_DESCRIPTION
     # What TensorFlow wrote is recognised as a SavedModel: replaced when asked, and only then.
     with pytest.raises(ExportError, match="already exists"):
         export_model(None, tmp_path / "saved", "saved_model")
@@ -64,7 +70,8 @@ def test_onnx_matches_keras_or_says_what_is_missing(shipped, tmp_path):
     runner = ExportedRunner(export_model(None, tmp_path / "model.onnx", "onnx").path)
     for row, expected in zip(rows, keras):
         assert np.abs(runner.run(row) - expected).max() <= 1e-3
-    metadata = runner._session.get_modelmeta().custom_metadata_map  # what a reader needs to name the output
+    metadata = runner.metadata  # what a reader needs to name the output
+    assert metadata == SHIPPED_DESCRIPTION
     assert json.loads(metadata["class_names"]) == ["paper", "rock", "scissors"] and metadata["input"] == "hand"
     assert [output.name for output in runner._session.get_outputs()] == ["probabilities"]
 
