@@ -39,6 +39,7 @@ from rps.devices import describe_device
 from rps.errors import ConfigError, DatasetError, TrainingStopped
 from rps.evaluation import Evaluation, PreparedSplit, evaluate_prepared
 from rps.inference import ModelRunner
+from rps.paths import ASSETS
 from rps.preprocessing import Preprocessor
 from rps.training import history_rows, prepare_for_fit, prepared_dataset, publish_run, training_record
 
@@ -121,6 +122,13 @@ def check_per_class(counts: Mapping[str, int], noun: str = "photos", advice: str
             f"Each class needs at least {MIN_PER_CLASS} {noun} to train on and to hold some back for "
             f"checking; {', '.join(few)} {'has' if len(few) == 1 else 'have'} fewer. {advice}"
         )
+
+
+def _base_name(folder: Path) -> str:
+    """The base model as ``model.json`` names it: ``assets/model`` for the shipped one, else the
+    folder's name; never a server's absolute path, which a downloaded model would carry."""
+    folder = folder.resolve()
+    return f"assets/{folder.name}" if folder.parent == ASSETS.resolve() else folder.name
 
 
 def check_features(features: str) -> None:
@@ -244,7 +252,7 @@ def finetune(
         "architecture_description": f"a new head on the frozen features of {Path(base_folder).name} "
                                     f"({bundle.metadata.get('architecture', '?')})",
         "parameters": int(model.count_params()),
-        "config": {"base": str(base_folder), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
+        "config": {"base": _base_name(Path(base_folder)), "epochs": epochs, "unfreeze_epochs": unfreeze_epochs,
                    "features": features, "seed": seed, "refit": refitted,
                    "batch_size": config.batch_size, "held_out_fraction": HELD_OUT_FRACTION},
         "dataset": {"fingerprint": dataset.fingerprint(), "train": len(fit_images), "validation": len(held_out_images),

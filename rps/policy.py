@@ -38,8 +38,9 @@ class TrainingPolicy:
         if self.admin_token:
             return "Training is **on for admins**: enter the admin token to start one."
         if self.shared:
-            return ("Training is **on**. One training runs at a time for everyone; only the page that "
-                    "started it can stop it.")
+            return ("Training is **on** for every visitor: anyone can start one and change the served "
+                    "model (the owner can limit both to admins with the `RPS_ADMIN_TOKEN` secret). One "
+                    "training runs at a time; only the page that started it can stop it.")
         return "Training is **on**. One training runs at a time for everyone."
 
     def check(self, token: str | None, action: str = "Training") -> None:
@@ -57,5 +58,5 @@ class TrainingPolicy:
         that ``started_by`` started: anyone allowed to train (``check``), and on a shared
         deployment without an admin token, only the page that started it."""
         self.check(token, "Stopping a training")
-        if self.shared and not self.admin_token and started_by is not None and started_by != asking:
+        if self.shared and not self.admin_token and started_by != asking:  # an unknown starter too
             raise NotAllowed("Only the page that started this training can stop it.")

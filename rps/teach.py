@@ -240,15 +240,19 @@ class TeachSessions:
     it (``get``, ``find``) and never makes one, so visits that only look cannot crowd others
     out.  When all places are taken, a new visitor gets the place of the least recently used
     session idle for ``idle_seconds`` or more (and not training); if there is none, they are
-    told to come back later: nobody's work is dropped while they use it.
+    told to come back later: nobody's work is dropped while they use it.  A session with no
+    sample and no model gives its place up after ``empty_idle_seconds``: naming classes alone,
+    which a script can do for many made-up visitors, holds a place for minutes, not half an hour.
     """
 
-    def __init__(self, root: Path | str, max_sessions: int = 16, idle_seconds: float = 1800.0):
+    def __init__(self, root: Path | str, max_sessions: int = 16, idle_seconds: float = 1800.0,
+                 empty_idle_seconds: float = 120.0):
         self.root = Path(root)
         shutil.rmtree(self.root, ignore_errors=True)  # sessions never outlive the server process
         self.root.mkdir(parents=True)
         self.max_sessions = max_sessions
         self.idle_seconds = idle_seconds
+        self.empty_idle_seconds = empty_idle_seconds
         self._sessions: OrderedDict[str, TeachSession] = OrderedDict()
         self._lock = threading.Lock()
         self.training = threading.Lock()
@@ -273,7 +277,9 @@ class TeachSessions:
     def _end_one_idle(self) -> None:
         now = time.monotonic()
         for old_key, old in self._sessions.items():  # least recently used first
-            if not old.training and now - old.last_used >= self.idle_seconds:
+            empty = old.result is None and not any(old.counts().values())
+            patience = self.empty_idle_seconds if empty else self.idle_seconds
+            if not old.training and now - old.last_used >= patience:
                 del self._sessions[old_key]
                 old.end()
                 return

@@ -32,6 +32,7 @@ def test_finetuning_trains_a_head_that_every_door_serves(hands, tmp_path):
     predictor = Predictor(result.folder)
     assert predictor.class_names == ["paper", "rock", "scissors"] and predictor.bundle.input_mode == "hand"
     assert result.metadata["architecture"] == "finetuned" and len(result.history) == 8
+    assert result.metadata["config"]["base"] == "assets/model"  # not the server's absolute path
     prediction = predictor.predict(hands / "rock" / "rock01-000.png")
     assert prediction.label in predictor.class_names and prediction.crop is not None
 

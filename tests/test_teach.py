@@ -339,3 +339,22 @@ def test_teach_pages_are_served_from_the_visitors_folder_and_go_with_it(tmp_path
         assert httpx.get(shown["url"]).status_code == 200
         sessions.end(client.session_hash)
         assert not Path(shown["path"]).exists() and httpx.get(shown["url"]).status_code != 200
+
+
+def test_a_place_held_by_named_classes_alone_is_freed_in_minutes(tmp_path):
+    """A script can name classes for many made-up visitors; those places go after
+    ``empty_idle_seconds``, while a visitor with samples keeps theirs for ``idle_seconds``."""
+    sessions = TeachSessions(tmp_path / "teach", max_sessions=2, idle_seconds=1800, empty_idle_seconds=120)
+    working = sessions.start("ann")
+    working.set_classes(["open", "fist"])
+    working.add_sample("open", frame())
+    squatter = sessions.start("bot")
+    squatter.set_classes(["a", "b"])
+    working.last_used -= 600  # ten minutes away: still hers
+    squatter.last_used -= 60
+    with pytest.raises(TrainingBusyError, match="Teach tab is full"):
+        sessions.start("newcomer")  # a minute is not long enough
+    squatter.last_used -= 120
+    sessions.start("newcomer")
+    assert sessions.find("bot") is None and not squatter.folder.exists()
+    assert sessions.find("ann") is working and working.counts()["open"] == 1
