@@ -106,7 +106,7 @@ def build_train_tab(service, policy: TrainingPolicy, state_dir: Path) -> TrainTa
         download = gr.File(label="Trained model (.zip)", interactive=False)
         promotion = promotion_controls(token)
 
-    started_by: dict[str, str] = {}  # run id -> the session (page) that started it; the latest only
+    started_by: dict[str, str | None] = {}  # run id -> the session (page) that started it; the latest only
 
     def run_training(source_kind, upload_path, folder, token_text, arch, n_epochs, batch, rate,
                      size, augment, input_mode="hand", skip_files=False, n_members=1,
