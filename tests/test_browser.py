@@ -283,6 +283,44 @@ def test_teach_two_gestures_from_the_webcam_and_see_them_in_live(playwright, ser
         browser.close()
 
 
+def test_teach_from_uploaded_photos_and_classify_with_the_personal_model(page, tmp_path):
+    """Teach's other door: photos uploaded for two classes, a personal model fit on all of
+    them once the latest are scored, and Classify answering with the personal classes.  Its
+    screenshot is the README's picture of the Teach tab."""
+    from conftest import hand_variant
+
+    photos = {}
+    for name, gesture in (("flat hand", "paper"), ("my fist", "rock")):
+        (tmp_path / gesture).mkdir()
+        photos[name] = []
+        for seed in range(6):
+            path = tmp_path / gesture / f"{gesture}-{seed}.png"
+            hand_variant(gesture, seed).save(path)
+            photos[name].append(str(path))
+    unseen = tmp_path / "unseen-fist.png"
+    hand_variant("rock", 41).save(unseen)
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.get_by_role("tab", name="Teach").click()
+    page.locator("#teach-classes textarea").fill("flat hand, my fist")
+    page.locator("#teach-set-classes").click()
+    counts = page.locator("#teach-counts")
+    assert wait_for(lambda: "flat hand: 0" in counts.inner_text(), 15), counts.inner_text()
+    for name, paths in photos.items():
+        page.locator("#teach-class").get_by_text(name, exact=True).click()
+        page.locator("#teach-upload input[type=file]").set_input_files(paths)
+        assert wait_for(lambda: f"{name}: 6" in counts.inner_text(), 30), counts.inner_text()
+    page.locator("#teach-epochs input").fill("30")
+    page.locator("#teach-train").click()
+    results = page.locator("#teach-results")
+    assert wait_for(lambda: "held back" in results.inner_text(), 120), page.locator("#teach-progress").inner_text()
+    assert "fit again on all 12 of your samples" in results.inner_text(), results.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "teach-uploaded.png"), full_page=True)
+    page.get_by_role("tab", name="Classify").click()
+    page.locator("#photo input[type=file]").set_input_files(str(unseen))
+    assert wait_for(lambda: label_text(page, "prediction") == "my fist", 30), label_text(page, "prediction")
+
+
 def test_play_a_round_against_the_app(page):
     """The countdown runs, the fake camera's hand is read on "Shoot!", and the score updates."""
     page.get_by_role("tab", name="Play").click()
