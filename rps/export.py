@@ -145,11 +145,11 @@ def export_model(model_folder: Path | str | None, out: Path | str, format: str,
             data = debugger.get_nondebug_quantized_model()
         else:
             data = converter.convert()
+        data = _with_tflite_metadata(data, _description(predictor))
     except RpsError:
         raise
     except Exception as error:  # a converter's own failure, as a sentence
         raise ExportError(f"Exporting to {format} failed: {type(error).__name__}: {str(error)[:300]}") from None
-    data = _with_tflite_metadata(data, _description(predictor))
     try:
         staging = out.with_name(f".{out.name}.partial")
         staging.write_bytes(data)
@@ -210,12 +210,13 @@ def _export_onnx(predictor: Predictor, out: Path) -> Exported:
 
 
 SAVED_MODEL_DESCRIPTION = "rps.json"
+# What a reader of an exported file needs to use its output, each as a string (``_description``).
+DESCRIPTION_KEYS = ("class_names", "image_size", "input")
 
 
 def _description(predictor: Predictor) -> dict[str, str]:
-    """What a reader of an exported file needs to use its output, as strings."""
-    return {"class_names": json.dumps(predictor.class_names), "image_size": str(predictor.bundle.image_size),
-            "input": predictor.bundle.input_mode}
+    values = (json.dumps(predictor.class_names), str(predictor.bundle.image_size), predictor.bundle.input_mode)
+    return dict(zip(DESCRIPTION_KEYS, values))
 
 
 def _with_tflite_metadata(data: bytes, entries: dict[str, str]) -> bytes:
@@ -242,7 +243,7 @@ def _tflite_metadata(path: Path) -> dict[str, str]:
     found = {}
     for entry in model.metadata or []:
         name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if name in ("class_names", "image_size", "input"):
+        if name in DESCRIPTION_KEYS:
             found[name] = bytes(model.buffers[entry.buffer].data).decode()
     return found
 

@@ -228,21 +228,21 @@ def finetune(
     held_out = evaluate_prepared(ModelRunner(model, bundle.image_size), prepared.validation,
                                  prepared.validation_labels, dataset.class_names)
     refitted = refit and bool(prepared.fit_validation_labels)
+    served_labels = prepared.fit_train_labels + (prepared.fit_validation_labels if refitted else ())
     if refitted:
         for listener in callbacks:
             if hasattr(listener, "on_refit"):
-                listener.on_refit(len(prepared.fit_train_labels) + len(prepared.fit_validation_labels))
+                listener.on_refit(len(served_labels))
         if base_weights is not None:
             bundle.model.set_weights(base_weights)
         # The caller's callbacks watch the first fit alone: its curves are the ones scored.
         model, _ = _fit_head(bundle.model, len(dataset.class_names), features,
-                             prepared.fit_train.joined(prepared.fit_validation),
-                             prepared.fit_train_labels + prepared.fit_validation_labels, config, unfreeze_epochs,
-                             None, stop_event, (), verbose)
+                             prepared.fit_train.joined(prepared.fit_validation), served_labels, config,
+                             unfreeze_epochs, None, stop_event, (), verbose)
     if stop_event.is_set():
         raise TrainingStopped("Training was stopped; no model was saved.")
     rows = [row for stage in histories for row in history_rows(stage)]
-    served_fit_on = len(prepared.fit_train_labels) + (len(prepared.fit_validation_labels) if refitted else 0)
+    served_fit_on = len(served_labels)
     metadata = {
         "format": artifacts.FORMAT_VERSION,
         "class_names": list(dataset.class_names),

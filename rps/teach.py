@@ -277,9 +277,10 @@ class TeachSessions:
     def _end_one_idle(self) -> None:
         now = time.monotonic()
         for old_key, old in self._sessions.items():  # least recently used first
+            if old.training:
+                continue
             empty = old.result is None and not any(old.counts().values())
-            patience = self.empty_idle_seconds if empty else self.idle_seconds
-            if not old.training and now - old.last_used >= patience:
+            if now - old.last_used >= (self.empty_idle_seconds if empty else self.idle_seconds):
                 del self._sessions[old_key]
                 old.end()
                 return
